@@ -1,0 +1,98 @@
+"""The ``Function`` base class: one differentiable operation.
+
+A ``Function`` subclass holds an op and its derivative side by side::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):            # NumPy arrays in ...
+            y = np.exp(x)
+            ctx.save_for_backward(y)    # d/dx exp(x) = exp(x): save the output
+            return y                    # ... NumPy array out
+
+        @staticmethod
+        def backward(ctx, grad):        # grad = dL/dy, same shape as y
+            (y,) = ctx.saved
+            return grad * y             # dL/dx, one entry per positional input
+
+``Exp.apply(t)`` unwraps the Tensor arguments to arrays, runs ``forward``, and
+when recording is on and any input requires grad, wraps the result in a Tensor
+that remembers a ``Node`` (the function, its context and its inputs). The engine
+(``engine.py``) later walks those nodes backwards.
+
+``forward`` may return a tuple of arrays (e.g. ``split``); ``backward`` then
+receives one gradient per output (zeros for outputs that got none).
+Positional arguments that are not Tensors (index arrays, masks) are passed to
+``forward`` unchanged and get ``None`` as their gradient.
+"""
+from .grad_mode import is_grad_enabled
+
+
+class Context:
+    """Scratch space shared by ``forward`` and ``backward`` of one call."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self.saved = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+
+class Node:
+    """One recorded call in the graph. Holds no reference to its outputs,
+    so the graph is freed as soon as the last output tensor goes away."""
+
+    __slots__ = ("fn", "ctx", "inputs", "n_outputs", "freed", "__weakref__")
+
+    def __init__(self, fn, ctx, inputs, n_outputs):
+        self.fn = fn
+        self.ctx = ctx
+        self.inputs = inputs          # tuple: Tensor (requiring grad) or None
+        self.n_outputs = n_outputs
+        self.freed = False
+
+    @property
+    def name(self):
+        return self.fn.__name__
+
+    def release(self):
+        """Drop saved arrays and input references (after backward)."""
+        self.ctx = None
+        self.inputs = ()
+        self.freed = True
+
+    def __repr__(self):
+        return f"<Node {self.name}{' (freed)' if self.freed else ''}>"
+
+
+class Function:
+    """Base class of every differentiable op (see module docstring)."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor
+
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = any(needs) and is_grad_enabled()
+        ctx = Context(needs)
+        out = cls.forward(ctx, *arrays, **kwargs)
+        multi = isinstance(out, tuple)
+        outs = out if multi else (out,)
+        if not record:
+            results = tuple(Tensor._wrap(o) for o in outs)
+        else:
+            inputs = tuple(a if n else None for a, n in zip(args, needs))
+            node = Node(cls, ctx, inputs, len(outs))
+            if multi:
+                ctx.output_meta = [(o.shape, o.dtype) for o in outs]
+            results = tuple(Tensor._wrap(o, node=node, index=i) for i, o in enumerate(outs))
+        return results if multi else results[0]

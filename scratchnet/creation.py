@@ -1,0 +1,69 @@
+"""Tensor factories: zeros, ones, full, randn, rand, arange, *_like."""
+import numpy as np
+
+from .dtypes import get_default_dtype
+from .random import default_generator
+from .tensor import Tensor
+
+
+def _shape(shape, where):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0 for s in shape):
+        raise ValueError(f"{where}: shape must be non-negative ints, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _dtype(dtype):
+    return get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def zeros(*shape, dtype=None, requires_grad=False):
+    return Tensor(np.zeros(_shape(shape, "zeros"), _dtype(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad=False):
+    return Tensor(np.ones(_shape(shape, "ones"), _dtype(dtype)), requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=None, requires_grad=False):
+    shape = _shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
+    return Tensor(np.full(shape, fill_value, _dtype(dtype)), requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=None, requires_grad=False):
+    """Standard normal samples from scratchnet's seeded generator."""
+    data = default_generator().standard_normal(_shape(shape, "randn")).astype(_dtype(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=None, requires_grad=False):
+    """Uniform [0, 1) samples from scratchnet's seeded generator."""
+    data = default_generator().random(_shape(shape, "rand")).astype(_dtype(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def randint(low, high, shape):
+    return Tensor(default_generator().integers(low, high, size=_shape((tuple(shape),), "randint")))
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """Like np.arange; integer arguments give int64, float ones the default dtype."""
+    if stop is None:
+        start, stop = 0, start
+    data = np.arange(start, stop, step)
+    if dtype is not None:
+        data = data.astype(dtype)
+    elif data.dtype.kind == "f":
+        data = data.astype(get_default_dtype())
+    return Tensor(data)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    t = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return Tensor(np.zeros(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    t = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return Tensor(np.ones(t.shape, dtype or t.dtype), requires_grad=requires_grad)

@@ -1,0 +1,81 @@
+"""Helpers shared by the ops: operand coercion and axis normalisation."""
+import numpy as np
+
+from ..dtypes import get_default_dtype, normalize_array
+from ..tensor import Tensor
+
+
+def as_tensor(x, like=None, where="op"):
+    """A Tensor for ``x``; a Python/NumPy scalar takes ``like``'s float dtype,
+    so scalars never promote a float32 tensor."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (bool, int, float, np.generic)) and like is not None:
+        like_dtype = like.dtype
+        if like_dtype.kind == "f":
+            return Tensor._wrap(np.asarray(x, dtype=like_dtype))
+        if isinstance(x, (float, np.floating)):
+            return Tensor._wrap(np.asarray(x, dtype=get_default_dtype()))
+    try:
+        return Tensor._wrap(normalize_array(x, where=where))
+    except TypeError:
+        raise TypeError(f"{where}: expected a Tensor, array or number, got {type(x).__name__}") from None
+
+
+def binary_operands(a, b, where):
+    """Coerce a pair of operands: scalars follow the tensor; int + float -> float."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = as_tensor(a, where=where)
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, like=b, where=where)
+    b = as_tensor(b, like=a, where=where)
+    ka, kb = a.dtype.kind, b.dtype.kind
+    if ka == "f" and kb != "f":
+        b = Tensor._wrap(b.data.astype(a.dtype))
+    elif kb == "f" and ka != "f":
+        a = Tensor._wrap(a.data.astype(b.dtype))
+    return a, b
+
+
+def normalize_axes(axis, ndim, where):
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    if ndim == 0:   # a 0-d tensor accepts axis 0 / -1 (as PyTorch does): nothing to reduce
+        if any(a not in (0, -1) for a in axes):
+            raise ValueError(f"{where}: axis {axis!r} is out of range for a 0-d tensor")
+        return ()
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{where}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{where}: axis {a} is out of range for a tensor with {ndim} dims")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{where}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def normalize_axis(axis, ndim, where):
+    """A single axis as a non-negative int (an error for a 0-d tensor)."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{where}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{where}: axis {axis} is out of range for a tensor with {ndim} dims")
+    return int(axis) % ndim
+
+
+def expand_reduced(g, shape, axes, keepdims):
+    """Broadcast a reduction's gradient back to the input ``shape``."""
+    if not keepdims:
+        g = np.expand_dims(g, axes) if axes else g
+    return np.broadcast_to(g, shape)
+
+
+def to_array(x, where, name):
+    """An index/mask/target argument as a NumPy array (Tensor or array accepted)."""
+    if isinstance(x, Tensor):
+        return x.data
+    return np.asarray(x)
