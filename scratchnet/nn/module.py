@@ -1,0 +1,401 @@
+"""``Module``, ``Parameter`` and the containers.
+
+A Module owns Parameters (leaf tensors that require grad), buffers (arrays
+that are saved but not trained) and sub-modules, registered simply by
+assignment (``self.fc = Linear(4, 2)``). Names join with dots, so
+``state_dict()`` keys match PyTorch's for the same architecture
+(``fc.weight``, ``layers.0.bias``...).
+"""
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from ..autograd.grad_mode import no_grad
+from ..dtypes import normalize_array
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf Tensor that a Module trains (``requires_grad=True`` by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        data = data.data if isinstance(data, Tensor) else data
+        arr = normalize_array(data, where="Parameter")
+        if arr.dtype.kind != "f":
+            raise TypeError(f"Parameter: expected floating-point data, got dtype {arr.dtype} (shape {arr.shape})")
+        super().__init__(arr, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _HookHandle:
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
+class Module:
+    """Base class of every layer and model (PyTorch's ``nn.Module`` API)."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        for store in (self._parameters, self._modules, self._buffers):
+            store.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for store in ("_parameters", "_modules", "_buffers"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for store in (self._parameters, self._modules, self._buffers):
+            if name in store:
+                del store[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter, or None for an absent one like a disabled bias)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: '{name}' must be a Parameter or None, got {type(param).__name__}")
+        self.__dict__.pop(name, None)
+        self._parameters[name] = param
+
+    def register_buffer(self, name, array, persistent=True):
+        """An array saved in ``state_dict`` (when persistent) but not trained."""
+        self.__dict__.pop(name, None)
+        self._buffers[name] = None if array is None else (
+            array.data if isinstance(array, Tensor) else np.asarray(array))
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: '{name}' must be a Module, got {type(module).__name__}")
+        self._modules[str(name)] = module
+
+    # ------------------------------------------------------------------- call
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args, **kwargs):
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    def register_forward_hook(self, hook):
+        """``hook(module, inputs, output)`` runs after every forward; returns a handle with ``remove()``."""
+        key = object()
+        self._forward_hooks[key] = hook
+        return _HookHandle(self._forward_hooks, key)
+
+    # -------------------------------------------------------------- traversal
+    def named_modules(self, prefix=""):
+        """(name, module) for this module and every descendant, each once (iterative)."""
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, mod = stack.pop()
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            yield name, mod
+            children = [(f"{name}.{n}" if name else n, m) for n, m in mod._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        for name, m in self._modules.items():
+            if m is not None:
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix="", recurse=True):
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, mod in mods:
+            for name, p in mod._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, mod in mods:
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self):
+        """Ordered dict name -> np.ndarray (copies) of parameters and persistent buffers.
+
+        Shared parameters appear under every name that reaches them, as in PyTorch."""
+        out = OrderedDict()
+        for mod_name, mod in self.named_modules():
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent:
+                    out[f"{mod_name}.{name}" if mod_name else name] = np.array(b, copy=True)
+        return out  # pre-order: own parameters, own buffers, then children (PyTorch's order)
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays into this module's parameters and buffers, in place.
+
+        With ``strict=True`` missing keys, unexpected keys and shape mismatches
+        raise one ``ValueError`` listing all of them by name, and nothing is
+        changed. Returns ``(missing_keys, unexpected_keys)``.
+        """
+        targets = self._state_targets()
+        given = OrderedDict((k, v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in state_dict.items())
+        missing = [k for k in targets if k not in given]
+        unexpected = [k for k in given if k not in targets]
+        mismatched = [f"{k}: checkpoint {given[k].shape} vs model {targets[k][0].shape}"
+                      for k in targets if k in given and given[k].shape != targets[k][0].shape]
+        problems = []
+        if mismatched:
+            problems.append("shape mismatch for " + "; ".join(mismatched))
+        if strict and missing:
+            problems.append(f"missing keys {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys {unexpected}")
+        if problems:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
+        for key, (obj, kind, owner, name) in targets.items():
+            if key not in given:
+                continue
+            value = given[key]
+            if kind == "param":
+                obj.data[...] = value.astype(obj.dtype, copy=False)
+            else:
+                owner._buffers[name] = np.array(value, dtype=obj.dtype if obj is not None else None, copy=True)
+        return IncompatibleKeys(missing, unexpected)
+
+    def _state_targets(self):
+        targets = OrderedDict()
+        for mod_name, mod in self.named_modules():
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    targets[f"{mod_name}.{name}" if mod_name else name] = (p, "param", mod, name)
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent:
+                    targets[f"{mod_name}.{name}" if mod_name else name] = (b, "buffer", mod, name)
+        return targets
+
+    # ------------------------------------------------------------------ modes
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, flag=True):
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def num_parameters(self, trainable_only=False):
+        return int(sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only))
+
+    def to(self, dtype):
+        """Convert every floating parameter and buffer to ``dtype`` (float32 or float64), in place."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: expected a float dtype, got {dtype}")
+        with no_grad():
+            for p in self.parameters():
+                p.data = p.data.astype(dtype)
+                p.grad = None
+            for m in self.modules():
+                for name, b in m._buffers.items():
+                    if b is not None and b.dtype.kind == "f":
+                        m._buffers[name] = b.astype(dtype)
+        return self
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def apply(self, fn):
+        for m in list(self.modules())[::-1]:
+            fn(m)
+        return self
+
+    # ------------------------------------------------------------------ print
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        children = list(self.named_children())
+        if not children:
+            return lines[0] + ")"
+        for name, m in children:
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+    def summary(self, example, dtype=None, print_fn=print):
+        """A Keras-style table: layer name, type, output shape, parameters.
+
+        ``example`` is an input Tensor/array, or a shape tuple (filled with
+        random floats, or zeros when ``dtype`` is an integer dtype, e.g. for
+        token ids). Returns the table as a string and prints it.
+        """
+        from .summary import summarize
+        return summarize(self, example, dtype=dtype, print_fn=print_fn)
+
+
+class Sequential(Module):
+    """Modules called in order: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*mods[i])
+        return mods[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (keys ``0.weight``...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __setitem__(self, i, module):
+        key = list(self._modules.keys())[i]
+        self.add_module(key, module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered under their keys."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (modules or {}).items():
+            self.add_module(k, m)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
