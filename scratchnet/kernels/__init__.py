@@ -1,0 +1,450 @@
+"""Kernel dispatch: NumPy arrays in, NumPy arrays out.
+
+Every kernel exists twice, with the same signature:
+
+* ``reference.py``: plain NumPy, the readable ground truth;
+* ``numba_cpu.py``: compiled with Numba (``@njit(cache=True)``), imported and
+  compiled only on the first call that needs it, so ``import scratchnet``
+  never imports Numba.
+
+The functions here validate their inputs (raising ``ValueError`` /
+``IndexError`` that name the kernel and the shapes), make them C-contiguous
+(views, read-only and non-contiguous arrays are fine; inputs are never
+modified) and call the chosen backend.
+
+Backend selection, checked on every call (see :func:`backend`):
+
+1. a :func:`use_backend` override active in the calling thread;
+2. the environment variable ``SCRATCHNET_KERNELS`` (``numpy`` selects the
+   reference; anything else, or unset, selects Numba);
+3. Numba is used only if it can be imported; otherwise the NumPy reference
+   runs (with one warning).
+
+Size-0 inputs always go to the NumPy reference (they return empty results).
+Non-float (e.g. integer) matmul operands also go to NumPy.
+"""
+import contextlib
+import importlib.util
+import math
+import os
+import threading
+import warnings
+
+import numpy as np
+
+from . import reference
+
+__all__ = [
+    "matmul", "matmul_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "cross_entropy",
+    "attention", "attention_backward",
+    "layer_norm", "layer_norm_backward",
+    "gelu", "gelu_backward",
+    "backend", "use_backend",
+]
+
+_BACKENDS = ("numba", "numpy")
+_local = threading.local()
+_numba_module = None          # numba_cpu once imported
+_numba_failed = None          # the ImportError if numba could not be imported
+
+
+# ----------------------------------------------------------------------------
+# backend selection
+# ----------------------------------------------------------------------------
+def _numba_importable():
+    if _numba_failed is not None:
+        return False
+    if _numba_module is not None:
+        return True
+    return importlib.util.find_spec("numba") is not None
+
+
+def backend():
+    """The backend the next kernel call will use: ``'numba'`` or ``'numpy'``.
+
+    A :func:`use_backend` override in this thread wins; otherwise
+    ``SCRATCHNET_KERNELS=numpy`` (read now, not at import) selects NumPy;
+    otherwise Numba, if it is importable.
+    """
+    name = getattr(_local, "override", None)
+    if name is None:
+        env = os.environ.get("SCRATCHNET_KERNELS", "").strip().lower()
+        name = "numpy" if env in ("numpy", "reference") else "numba"
+    if name == "numba" and not _numba_importable():
+        return "numpy"
+    return name
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Run the enclosed block with backend ``name`` ('numba' or 'numpy').
+
+    The override is thread-local (other threads keep their own choice) and
+    restored on exit, also on error; overrides nest.  It beats the
+    ``SCRATCHNET_KERNELS`` variable.  ``'numba'`` still falls back to NumPy
+    when Numba cannot be imported.
+    """
+    if name not in _BACKENDS:
+        raise ValueError(f"use_backend: unknown backend {name!r}; expected one of {_BACKENDS}")
+    previous = getattr(_local, "override", None)
+    _local.override = name
+    try:
+        yield
+    finally:
+        _local.override = previous
+
+
+def _numba():
+    """The numba_cpu module (imported on first use), or None if unavailable."""
+    global _numba_module, _numba_failed
+    if _numba_module is None and _numba_failed is None:
+        try:
+            from . import numba_cpu
+            _numba_module = numba_cpu
+        except ImportError as exc:   # numba or scipy missing / broken
+            _numba_failed = exc
+            warnings.warn(f"scratchnet.kernels: Numba unavailable ({exc}); "
+                          "using the NumPy reference kernels", RuntimeWarning)
+    return _numba_module
+
+
+def _impl(*arrays):
+    """The module to run: numba_cpu, or reference for the NumPy backend / empty inputs."""
+    if backend() == "numpy":
+        return reference
+    for x in arrays:
+        if x is not None and x.size == 0:
+            return reference
+    mod = _numba()
+    return mod if mod is not None else reference
+
+
+# ----------------------------------------------------------------------------
+# input helpers
+# ----------------------------------------------------------------------------
+def _float_array(name, what, x):
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        if np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) \
+                or x.dtype == np.bool_:
+            x = x.astype(np.float64)
+        else:
+            raise TypeError(f"{name}: {what} must be a float array, got dtype {x.dtype}")
+    return x
+
+
+def _floats(name, **arrays):
+    """Float arrays of one common dtype (float32 if all are float32), C-contiguous."""
+    out = {k: (None if v is None else _float_array(name, k, v)) for k, v in arrays.items()}
+    dtypes = [v.dtype for v in out.values() if v is not None]
+    dtype = np.float32 if all(d == np.float32 for d in dtypes) else np.float64
+    # astype(order='C', copy=False): no copy when already fine, and 0-d stays 0-d
+    return [None if v is None else v.astype(dtype, order="C", copy=False)
+            for v in out.values()]
+
+
+def _shapes(**arrays):
+    return ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays.items() if v is not None)
+
+
+def _same_shape(name, a, b, an, bn):
+    if a.shape != b.shape:
+        raise ValueError(f"{name}: {an} {a.shape} and {bn} {b.shape} must have the same shape")
+
+
+# ----------------------------------------------------------------------------
+# matmul
+# ----------------------------------------------------------------------------
+# When Numba's batched loop beats np.matmul (measured by benchmarks/kernels.py
+# on this 2-core machine, float32; numbers in ms, np.matmul / numba):
+#   48 x (64x32 @ 32x64):     see _use_numba_matmul for the measured table
+# np.matmul calls BLAS once per product of a stacked matmul; for many small
+# products the per-call overhead dominates and the compiled loop (parallel
+# over the batch) wins.  Large 2-D products always go to BLAS.
+_BMM_MIN_BATCH = 4               # at least this many products
+_BMM_MAX_MNK = 96 * 96 * 96      # and each product at most this many multiply-adds
+
+
+def _use_numba_matmul(a, b):
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    T = math.prod(batch)
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    return T >= _BMM_MIN_BATCH and M * K * N <= _BMM_MAX_MNK
+
+
+def _check_matmul(name, a, b):
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"{name}: a {a.shape} and b {b.shape} must have ndim >= 2")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"{name}: inner dimensions differ: a {a.shape} @ b {b.shape}")
+    try:
+        return np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{name}: batch dimensions of a {a.shape} and b {b.shape} "
+                         "do not broadcast") from None
+
+
+def matmul(a, b, bias=None):
+    """out = a @ b + bias.  a (..., M, K), b (..., K, N), broadcastable batch
+    dims; bias (N,) or None.  Large products go to BLAS (np.matmul), many
+    small batched ones to Numba (see _use_numba_matmul)."""
+    a, b = np.asarray(a), np.asarray(b)
+    _check_matmul("matmul", a, b)
+    if bias is not None:
+        bias = np.asarray(bias)
+        if bias.shape != (b.shape[-1],):
+            raise ValueError(f"matmul: bias {bias.shape} must have shape ({b.shape[-1]},) "
+                             f"for a {a.shape} @ b {b.shape}")
+    if not all(x.dtype in (np.float32, np.float64) for x in (a, b)):
+        return reference.matmul(a, b, bias)          # ints etc.: plain NumPy
+    a, b, bias = _floats("matmul", a=a, b=b, bias=bias)
+    mod = _impl(a, b, bias)
+    if mod is not reference and not _use_numba_matmul(a, b):
+        mod = reference
+    return mod.matmul(a, b, bias)
+
+
+def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
+    """(grad_a, grad_b, grad_bias) of out = a @ b (+ bias): grad_a = grad_out @ b^T
+    with shape (*batch, M, K), grad_b = a^T @ grad_out with shape (*batch, K, N)
+    (the caller unbroadcasts), grad_bias = grad_out summed over all but the
+    last axis.  Entries not needed are None."""
+    a, b, grad_out = np.asarray(a), np.asarray(b), np.asarray(grad_out)
+    batch = _check_matmul("matmul_backward", a, b)
+    expected = batch + (a.shape[-2], b.shape[-1])
+    if grad_out.shape != expected:
+        raise ValueError(f"matmul_backward: grad_out {grad_out.shape} must have shape "
+                         f"{expected} for a {a.shape} @ b {b.shape}")
+    a, b, grad_out = _floats("matmul_backward", a=a, b=b, grad_out=grad_out)
+    mod = _impl(a, b, grad_out)
+    if mod is not reference and not _use_numba_matmul(a, b):
+        mod = reference
+    return mod.matmul_backward(a, b, grad_out, need_a, need_b, has_bias)
+
+
+# ----------------------------------------------------------------------------
+# softmax / log_softmax
+# ----------------------------------------------------------------------------
+def _check_last_axis(name, x):
+    if x.ndim == 0:
+        raise ValueError(f"{name}: input must have at least 1 dimension, got a 0-d array")
+
+
+def softmax(x):
+    """y = exp(x - max) / sum exp(x - max) over the last axis."""
+    (x,) = _floats("softmax", x=x)
+    _check_last_axis("softmax", x)
+    return _impl(x).softmax(x)
+
+
+def softmax_backward(y, grad_y):
+    """grad_x = y * (grad_y - sum(grad_y * y, -1, keepdims=True))."""
+    y, grad_y = _floats("softmax_backward", y=y, grad_y=grad_y)
+    _check_last_axis("softmax_backward", y)
+    _same_shape("softmax_backward", y, grad_y, "y", "grad_y")
+    return _impl(y).softmax_backward(y, grad_y)
+
+
+def log_softmax(x):
+    """y = x - max - log(sum exp(x - max)) over the last axis."""
+    (x,) = _floats("log_softmax", x=x)
+    _check_last_axis("log_softmax", x)
+    return _impl(x).log_softmax(x)
+
+
+def log_softmax_backward(y, grad_y):
+    """grad_x = grad_y - exp(y) * sum(grad_y, -1, keepdims=True)."""
+    y, grad_y = _floats("log_softmax_backward", y=y, grad_y=grad_y)
+    _check_last_axis("log_softmax_backward", y)
+    _same_shape("log_softmax_backward", y, grad_y, "y", "grad_y")
+    return _impl(y).log_softmax_backward(y, grad_y)
+
+
+# ----------------------------------------------------------------------------
+# cross-entropy
+# ----------------------------------------------------------------------------
+def cross_entropy(logits, target, weight=None, ignore_index=-100,
+                  label_smoothing=0.0, reduction="mean"):
+    """Fused log-softmax + cross-entropy with PyTorch's F.cross_entropy math
+    (class-index targets); returns (loss, grad_logits).  See
+    reference.cross_entropy for the formulas.  loss has shape (N,) for
+    reduction='none', else is a 0-d array."""
+    logits, weight = _floats("cross_entropy", logits=logits, weight=weight)
+    target = np.asarray(target)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits {logits.shape} must be 2-D (N, C)")
+    N, C = logits.shape
+    if target.shape != (N,):
+        raise ValueError(f"cross_entropy: target {target.shape} must have shape ({N},) "
+                         f"for logits {logits.shape}")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold integer class indices, "
+                        f"got dtype {target.dtype}")
+    if weight is not None and weight.shape != (C,):
+        raise ValueError(f"cross_entropy: weight {weight.shape} must have shape ({C},) "
+                         f"for logits {logits.shape}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], "
+                         f"got {label_smoothing}")
+    if C == 0:
+        raise ValueError(f"cross_entropy: logits {logits.shape} has 0 classes")
+    target = np.ascontiguousarray(target, dtype=np.int64)
+    ignore_index = int(ignore_index)
+    bad = (target != ignore_index) & ((target < 0) | (target >= C))
+    if bad.any():
+        value = int(target[np.argmax(bad)])
+        raise IndexError(f"cross_entropy: target index {value} out of range for {C} classes")
+    return _impl(logits).cross_entropy(logits, target, weight, ignore_index,
+                                       float(label_smoothing), reduction)
+
+
+# ----------------------------------------------------------------------------
+# attention
+# ----------------------------------------------------------------------------
+def _prepare_mask(mask, B, H, L, S, dtype):
+    """A mask (bool: True = may attend, or float: added) as an additive float
+    array of shape (Bm, Hm, L, S), Bm in {1, B}, Hm in {1, H}, or None."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.ndim > 4:
+        raise ValueError(f"attention: mask {mask.shape} has more than 4 dimensions")
+    m4 = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
+    try:
+        np.broadcast_shapes(m4.shape, (B, H, L, S))
+        if np.broadcast_shapes(m4.shape, (B, H, L, S)) != (B, H, L, S):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"attention: mask {mask.shape} does not broadcast to "
+                         f"(B, H, L, S) = {(B, H, L, S)}") from None
+    m4 = np.broadcast_to(m4, (m4.shape[0], m4.shape[1], L, S))
+    if m4.dtype == np.bool_:
+        add = np.where(m4, dtype(0), dtype(-np.inf)).astype(dtype)
+    elif np.issubdtype(m4.dtype, np.floating):
+        add = np.ascontiguousarray(m4, dtype=dtype)
+    else:
+        raise TypeError(f"attention: mask must be boolean or float, got dtype {mask.dtype}")
+    return add
+
+
+def _check_attention(name, q, k, v):
+    for n, x in (("q", q), ("k", k), ("v", v)):
+        if x.ndim != 4:
+            raise ValueError(f"{name}: q, k, v must be 4-D (B, H, L|S, D); "
+                             f"got {_shapes(q=q, k=k, v=v)} ({n} is {x.ndim}-D)")
+    B, H, L, D = q.shape
+    S = k.shape[2]
+    if k.shape != (B, H, S, D) or v.shape[:3] != (B, H, S):
+        raise ValueError(f"{name}: expected q (B, H, L, D), k (B, H, S, D), v (B, H, S, Dv); "
+                         f"got {_shapes(q=q, k=k, v=v)}")
+    return B, H, L, S, D
+
+
+def _scale(name, scale, D):
+    if scale is None:
+        if D == 0:
+            raise ValueError(f"{name}: head dimension D is 0, the default scale 1/sqrt(D) "
+                             "is undefined; pass scale explicitly")
+        return 1.0 / math.sqrt(D)
+    return float(scale)
+
+
+def attention(q, k, v, mask=None, is_causal=False, scale=None):
+    """Scaled dot-product attention; returns (out (B, H, L, Dv), lse (B, H, L)).
+
+    mask: None, boolean broadcastable to (B, H, L, S) (True = may attend) or
+    float broadcastable to (B, H, L, S) (added to the scores).  is_causal:
+    position i attends to j <= i.  Fully masked rows give out = 0, lse = -inf.
+    """
+    q, k, v = _floats("attention", q=q, k=k, v=v)
+    B, H, L, S, D = _check_attention("attention", q, k, v)
+    scale = _scale("attention", scale, D)
+    mask = _prepare_mask(mask, B, H, L, S, q.dtype.type)
+    return _impl(q, k, v, mask).attention(q, k, v, mask, bool(is_causal), scale)
+
+
+def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
+    """(grad_q, grad_k, grad_v) of attention, recomputing the probabilities
+    from q, k and lse; fully masked rows contribute zero gradient."""
+    q, k, v, out, lse, grad_out = _floats("attention_backward", q=q, k=k, v=v, out=out,
+                                          lse=lse, grad_out=grad_out)
+    B, H, L, S, D = _check_attention("attention_backward", q, k, v)
+    Dv = v.shape[3]
+    if out.shape != (B, H, L, Dv) or grad_out.shape != (B, H, L, Dv) or lse.shape != (B, H, L):
+        raise ValueError(f"attention_backward: expected out and grad_out {(B, H, L, Dv)} and "
+                         f"lse {(B, H, L)}; got {_shapes(out=out, grad_out=grad_out, lse=lse)}")
+    scale = _scale("attention_backward", scale, D)
+    mask = _prepare_mask(mask, B, H, L, S, q.dtype.type)
+    return _impl(q, k, v, mask, grad_out).attention_backward(
+        q, k, v, mask, bool(is_causal), scale, out, lse, grad_out)
+
+
+# ----------------------------------------------------------------------------
+# layer norm
+# ----------------------------------------------------------------------------
+def layer_norm(x, weight, bias, eps):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis.
+
+    x (..., D) (handled as (N, D)); weight, bias (D,) or None.  Returns
+    (y (..., D), mean (...), rstd (...))."""
+    x, weight, bias = _floats("layer_norm", x=x, weight=weight, bias=bias)
+    if x.ndim == 0:
+        raise ValueError("layer_norm: x must have at least 1 dimension")
+    D = x.shape[-1]
+    if D == 0:
+        raise ValueError(f"layer_norm: x {x.shape} has an empty normalised axis")
+    for n, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != (D,):
+            raise ValueError(f"layer_norm: {n} {p.shape} must have shape ({D},) for x {x.shape}")
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, D)
+    y, mean, rstd = _impl(x2).layer_norm(x2, weight, bias, float(eps))
+    return y.reshape(x.shape), mean.reshape(lead), rstd.reshape(lead)
+
+
+def layer_norm_backward(grad_y, x, weight, mean, rstd):
+    """(grad_x, grad_weight, grad_bias); the last two are None when weight is None."""
+    grad_y, x, weight, mean, rstd = _floats("layer_norm_backward", grad_y=grad_y, x=x,
+                                            weight=weight, mean=mean, rstd=rstd)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"layer_norm_backward: x {x.shape} has no normalised axis")
+    D = x.shape[-1]
+    lead = x.shape[:-1]
+    if grad_y.shape != x.shape or mean.shape != lead or rstd.shape != lead \
+            or (weight is not None and weight.shape != (D,)):
+        raise ValueError("layer_norm_backward: expected grad_y like x, mean and rstd "
+                         f"{lead}, weight ({D},); got "
+                         + _shapes(grad_y=grad_y, x=x, weight=weight, mean=mean, rstd=rstd))
+    x2 = x.reshape(-1, D)
+    gx, gw, gb = _impl(x2).layer_norm_backward(grad_y.reshape(-1, D), x2, weight,
+                                               mean.reshape(-1), rstd.reshape(-1))
+    return gx.reshape(x.shape), gw, gb
+
+
+# ----------------------------------------------------------------------------
+# GELU
+# ----------------------------------------------------------------------------
+def _check_approx(name, approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{name}: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def gelu(x, approximate="none"):
+    """'none': x * Phi(x) (erf); 'tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    _check_approx("gelu", approximate)
+    (x,) = _floats("gelu", x=x)
+    return _impl(x).gelu(x, approximate)
+
+
+def gelu_backward(x, grad_y, approximate="none"):
+    """grad_x = grad_y * gelu'(x)."""
+    _check_approx("gelu_backward", approximate)
+    x, grad_y = _floats("gelu_backward", x=x, grad_y=grad_y)
+    _same_shape("gelu_backward", x, grad_y, "x", "grad_y")
+    return _impl(x).gelu_backward(x, grad_y, approximate)

@@ -1,0 +1,311 @@
+"""Plain NumPy kernels: the readable ground truth.
+
+Every function here has a Numba twin with the same signature in
+``numba_cpu.py``; the dispatcher in ``__init__.py`` validates the inputs and
+picks one of the two.  These versions favour clarity over speed: whole-array
+NumPy expressions that read like the equations in the docstrings.
+
+Conventions shared by all kernels:
+
+* NumPy arrays in, NumPy arrays out; inputs are never modified.
+* The dtype is preserved: float32 in gives float32 out (NumPy 2 rules keep
+  Python scalars from promoting), float64 in gives float64 out.
+* Reductions run over the last axis unless stated otherwise.
+"""
+import math
+
+import numpy as np
+
+__all__ = [
+    "matmul", "matmul_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "cross_entropy",
+    "attention", "attention_backward",
+    "layer_norm", "layer_norm_backward",
+    "gelu", "gelu_backward",
+]
+
+
+# ----------------------------------------------------------------------------
+# matmul
+# ----------------------------------------------------------------------------
+def matmul(a, b, bias=None):
+    """out = a @ b (+ bias).
+
+    a (..., M, K), b (..., K, N), batch dims broadcast; bias (N,) is added to
+    every row of the result.
+    """
+    out = np.matmul(a, b)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
+    """Gradients of out = a @ b + bias.
+
+    grad_a = grad_out @ b^T      shape (*batch, M, K)
+    grad_b = a^T @ grad_out      shape (*batch, K, N)
+    grad_bias = sum of grad_out over every axis but the last, shape (N,)
+
+    The batch gradients are *not* summed back to the input's shape: the caller
+    unbroadcasts.
+    """
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    grad_a = grad_b = grad_bias = None
+    if need_a:
+        grad_a = np.matmul(grad_out, np.swapaxes(b, -1, -2))
+        grad_a = np.broadcast_to(grad_a, batch + a.shape[-2:]).copy() \
+            if grad_a.shape != batch + a.shape[-2:] else grad_a
+    if need_b:
+        grad_b = np.matmul(np.swapaxes(a, -1, -2), grad_out)
+        grad_b = np.broadcast_to(grad_b, batch + b.shape[-2:]).copy() \
+            if grad_b.shape != batch + b.shape[-2:] else grad_b
+    if has_bias:
+        grad_bias = grad_out.reshape(-1, grad_out.shape[-1]).sum(axis=0)
+    return grad_a, grad_b, grad_bias
+
+
+# ----------------------------------------------------------------------------
+# softmax / log_softmax (last axis)
+# ----------------------------------------------------------------------------
+def softmax(x):
+    """y_i = exp(x_i - m) / sum_j exp(x_j - m),  m = max_j x_j (stability)."""
+    if x.shape[-1] == 0:
+        return x.copy()
+    m = x.max(axis=-1, keepdims=True)
+    e = np.exp(x - m)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_backward(y, grad_y):
+    """dx = y * (dy - sum_j dy_j y_j)   (Jacobian-vector product of softmax)."""
+    return y * (grad_y - (grad_y * y).sum(axis=-1, keepdims=True))
+
+
+def log_softmax(x):
+    """y_i = x_i - m - log(sum_j exp(x_j - m)),  m = max_j x_j."""
+    if x.shape[-1] == 0:
+        return x.copy()
+    m = x.max(axis=-1, keepdims=True)
+    shifted = x - m
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def log_softmax_backward(y, grad_y):
+    """dx = dy - exp(y) * sum_j dy_j   (y is the log-softmax output)."""
+    return grad_y - np.exp(y) * grad_y.sum(axis=-1, keepdims=True)
+
+
+# ----------------------------------------------------------------------------
+# cross-entropy fused with log-softmax
+# ----------------------------------------------------------------------------
+def cross_entropy(logits, target, weight=None, ignore_index=-100,
+                  label_smoothing=0.0, reduction="mean"):
+    """PyTorch's F.cross_entropy for class-index targets; returns (loss, grad).
+
+    With logp = log_softmax(logits), w = weight (all ones if None),
+    eps = label_smoothing and C classes, for each row i (both terms are 0
+    where target[i] == ignore_index):
+
+        nll_i    = -w[y_i] * logp[i, y_i]
+        smooth_i = -sum_c w[c] * logp[i, c]
+        loss_i   = (1 - eps) * nll_i + eps / C * smooth_i
+
+    reduction 'none' returns loss_i, 'sum' their sum, and 'mean'
+
+        (1 - eps) * sum(nll) / W_t + eps / C * sum(smooth) / W_s
+
+    with W_t = sum of w[y_i] over the non-ignored rows, and W_s = W_t when a
+    weight is given but N (every row, ignored ones included) when it is not:
+    PyTorch's quirk, kept on purpose.  All rows ignored gives nan for 'mean'
+    (0 / 0) with a zero gradient.
+
+    grad is d(sum of the loss outputs)/d logits.  Since d logp[i, c]/d x[i, k]
+    = [c == k] - p[i, k], with W = sum_c w[c]:
+
+        d nll_i / dx_i    = w[y_i] * (p_i - onehot(y_i))
+        d smooth_i / dx_i = W * p_i - w
+    """
+    N, C = logits.shape
+    dtype = logits.dtype
+    w = np.ones(C, dtype=dtype) if weight is None else weight.astype(dtype, copy=False)
+    eps = float(label_smoothing)
+
+    valid = target != ignore_index                     # (N,)
+    safe_t = np.where(valid, target, 0)                # any in-range index
+    logp = log_softmax(logits)                         # (N, C)
+    p = np.exp(logp)
+    w_t = np.where(valid, w[safe_t], 0).astype(dtype)  # (N,) w[y_i] or 0
+
+    nll = -w_t * logp[np.arange(N), safe_t]            # (N,)
+    smooth = np.where(valid, -(logp * w).sum(axis=1), 0).astype(dtype)
+
+    onehot = np.zeros_like(logits)
+    onehot[np.arange(N), safe_t] = 1
+    g_nll = w_t[:, None] * (p - onehot)                            # (N, C)
+    g_smooth = np.where(valid[:, None], w.sum() * p - w, 0).astype(dtype)
+
+    if reduction == "none":
+        a, b = 1 - eps, eps / C
+        loss = a * nll + b * smooth
+    elif reduction == "sum":
+        a, b = 1 - eps, eps / C
+        loss = np.asarray(a * nll.sum() + b * smooth.sum(), dtype=dtype)
+    elif reduction == "mean":
+        w_sum = float(w_t.astype(np.float64).sum())
+        s_den = w_sum if weight is not None else float(N)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss = np.asarray((1 - eps) * (nll.sum() / dtype.type(w_sum))
+                              + eps / C * (smooth.sum() / dtype.type(s_den)),
+                              dtype=dtype)
+        a = (1 - eps) / w_sum if w_sum != 0 else 0.0
+        b = eps / C / s_den if s_den != 0 else 0.0
+    else:
+        raise ValueError(f"cross_entropy: unknown reduction {reduction!r}")
+    grad = (a * g_nll + b * g_smooth).astype(dtype, copy=False)
+    return loss.astype(dtype, copy=False), grad
+
+
+# ----------------------------------------------------------------------------
+# scaled dot-product attention
+# ----------------------------------------------------------------------------
+def _scores(q, k, mask, is_causal, scale):
+    """s = scale * q k^T, masked: (B, H, L, S), -inf where attention is not allowed."""
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * q.dtype.type(scale)
+    L, S = s.shape[-2:]
+    if is_causal:
+        allowed = np.tril(np.ones((L, S), dtype=bool))        # j <= i
+        s = np.where(allowed, s, -np.inf).astype(q.dtype, copy=False)
+    if mask is not None:
+        if mask.dtype == np.bool_:
+            s = np.where(mask, s, -np.inf).astype(q.dtype, copy=False)
+        else:
+            s = s + mask.astype(q.dtype, copy=False)
+    return s
+
+
+def attention(q, k, v, mask=None, is_causal=False, scale=None):
+    """Scaled dot-product attention; returns (out, lse).
+
+        s_ij = scale * q_i . k_j  (+ mask_ij; -inf where masked or j > i causal)
+        lse_i = log sum_j exp(s_ij)
+        p_ij = exp(s_ij - lse_i)
+        out_i = sum_j p_ij v_j
+
+    q (B, H, L, D), k (B, H, S, D), v (B, H, S, Dv); scale defaults to
+    1/sqrt(D).  A fully masked row has lse = -inf and out = 0.
+    """
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    s = _scores(q, k, mask, is_causal, scale)
+    if s.shape[-1] == 0:
+        m = np.full(s.shape[:-1] + (1,), -np.inf, dtype=q.dtype)
+    else:
+        m = s.max(axis=-1, keepdims=True)
+    m_safe = np.where(np.isfinite(m), m, 0).astype(q.dtype, copy=False)
+    e = np.exp(s - m_safe)
+    total = e.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        lse = (m_safe + np.log(total))[..., 0]                 # -inf if total == 0
+    p = e / np.where(total == 0, 1, total).astype(q.dtype, copy=False)
+    out = np.matmul(p, v)
+    return out, lse.astype(q.dtype, copy=False)
+
+
+def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
+    """Gradients of attention, recomputing p from q, k and the saved lse.
+
+        p_ij  = exp(s_ij - lse_i)           (0 for a fully masked row)
+        dv    = p^T dout
+        dp_ij = dout_i . v_j
+        ds_ij = p_ij (dp_ij - sum_j' p_ij' dp_ij')  with sum_j' p dp = dout_i . out_i
+        dq    = scale * ds k,     dk = scale * ds^T q
+    """
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    s = _scores(q, k, mask, is_causal, scale)
+    finite = np.isfinite(lse)[..., None]
+    lse_safe = np.where(finite, lse[..., None], 0).astype(q.dtype, copy=False)
+    p = np.where(finite, np.exp(s - lse_safe), 0).astype(q.dtype, copy=False)
+    grad_v = np.matmul(np.swapaxes(p, -1, -2), grad_out)
+    dp = np.matmul(grad_out, np.swapaxes(v, -1, -2))
+    delta = (grad_out * out).sum(axis=-1, keepdims=True)
+    ds = p * (dp - delta)
+    sc = q.dtype.type(scale)
+    grad_q = np.matmul(ds, k) * sc
+    grad_k = np.matmul(np.swapaxes(ds, -1, -2), q) * sc
+    return grad_q, grad_k, grad_v
+
+
+# ----------------------------------------------------------------------------
+# layer norm over the last axis of (N, D)
+# ----------------------------------------------------------------------------
+def layer_norm(x, weight, bias, eps):
+    """y = (x - mean) * rstd * weight + bias,  rstd = 1 / sqrt(var + eps).
+
+    mean and the (biased) var are taken over the last axis; returns
+    (y, mean, rstd) with mean and rstd of shape (N,).
+    """
+    mean = x.mean(axis=-1)
+    xc = x - mean[:, None]
+    var = (xc * xc).mean(axis=-1)
+    rstd = 1 / np.sqrt(var + x.dtype.type(eps))
+    y = xc * rstd[:, None]
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y, mean, rstd
+
+
+def layer_norm_backward(grad_y, x, weight, mean, rstd):
+    """With xhat = (x - mean) * rstd and g = grad_y * weight:
+
+        grad_x      = rstd * (g - mean(g) - xhat * mean(g * xhat))
+        grad_weight = sum over rows of grad_y * xhat
+        grad_bias   = sum over rows of grad_y
+    (grad_weight and grad_bias are None when weight is None.)
+    """
+    xhat = (x - mean[:, None]) * rstd[:, None]
+    g = grad_y * weight if weight is not None else grad_y
+    grad_x = rstd[:, None] * (g - g.mean(axis=-1, keepdims=True)
+                              - xhat * (g * xhat).mean(axis=-1, keepdims=True))
+    if weight is None:
+        return grad_x, None, None
+    return grad_x, (grad_y * xhat).sum(axis=0), grad_y.sum(axis=0)
+
+
+# ----------------------------------------------------------------------------
+# GELU
+# ----------------------------------------------------------------------------
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _erf(x):
+    from scipy.special import erf  # deferred: keeps `import scratchnet` fast
+    return erf(x)
+
+
+def gelu(x, approximate="none"):
+    """'none': y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2));
+    'tanh': y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate == "tanh":
+        t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+        return 0.5 * x * (1 + t)
+    return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))
+
+
+def gelu_backward(x, grad_y, approximate="none"):
+    """'none': dx = dy * (Phi(x) + x * phi(x)),  phi(x) = exp(-x^2/2) / sqrt(2 pi);
+    'tanh': with u = sqrt(2/pi) (x + 0.044715 x^3), t = tanh(u):
+            dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))."""
+    if approximate == "tanh":
+        t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+        d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        return grad_y * d
+    cdf = 0.5 * (1 + _erf(x * _INV_SQRT_2))
+    pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+    return grad_y * (cdf + x * pdf)
