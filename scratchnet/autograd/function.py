@@ -65,6 +65,18 @@ class Node:
         return f"<Node {self.name}{' (freed)' if self.freed else ''}>"
 
 
+def _name_the_op(cls, error, arrays):
+    """An error from deep inside forward (NumPy's, say), re-raised with the
+    op's name and its input shapes in the message."""
+    name = cls.__name__.lower()
+    message = str(error)
+    if message.startswith(name + ":"):
+        return error
+    shapes = ", ".join(str(a.shape) for a in arrays if hasattr(a, "shape"))
+    kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(error, k))
+    return kind(f"{name}: {message} (input shapes {shapes})")
+
+
 class Function:
     """Base class of every differentiable op (see module docstring)."""
 
@@ -84,7 +96,10 @@ class Function:
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = any(needs) and is_grad_enabled()
         ctx = Context(needs)
-        out = cls.forward(ctx, *arrays, **kwargs)
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        except (ValueError, IndexError, TypeError) as e:
+            raise _name_the_op(cls, e, arrays) from e
         multi = isinstance(out, tuple)
         outs = out if multi else (out,)
         if not record:

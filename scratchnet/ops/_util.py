@@ -41,7 +41,12 @@ def normalize_axes(axis, ndim, where):
     """``axis`` (None, int or sequence) as a sorted tuple of non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{where}: axis must be None, an int or a tuple of ints, got {axis!r}")
     out = []
     if ndim == 0:   # a 0-d tensor accepts axis 0 / -1 (as PyTorch does): nothing to reduce
         if any(a not in (0, -1) for a in axes):
