@@ -232,23 +232,24 @@ def _read_npy_header(fp):
 
 
 def _read_entries(path, zf):
+    """Read every entry as an array, refusing object dtypes before reading data."""
     entries = {}
     for info in zf.infolist():
         name = info.filename
-        key = name[:-4] if name.endswith(".npy") else name
         with zf.open(info) as fp:
             if fp.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
                 raise ValueError(
                     f"load: {path!r} is not a scratchnet checkpoint (entry {name!r} is not a .npy array)"
                 )
-        with zf.open(info) as fp:
+            fp.seek(0)
             dtype = _read_npy_header(fp)
-        if dtype.hasobject:
-            raise ValueError(
-                f"load: {path!r} contains pickled data, refused (entry {name!r} is an array of "
-                f"dtype {dtype}); scratchnet never unpickles files"
-            )
-        with zf.open(info) as fp:
+            if dtype.hasobject:
+                raise ValueError(
+                    f"load: {path!r} contains pickled data, refused (entry {name!r} is an array of "
+                    f"dtype {dtype}); scratchnet never unpickles files"
+                )
+            fp.seek(0)
+            key = name[:-4] if name.endswith(".npy") else name
             entries[key] = np.lib.format.read_array(fp, allow_pickle=False)
     return entries
 
@@ -325,4 +326,9 @@ def load(path):
         )
     if "tree" not in meta:
         raise ValueError(f"load: {path!r} is truncated or corrupted (metadata has no 'tree')")
-    return _decode(meta["tree"], arrays, path)
+    try:
+        return _decode(meta["tree"], arrays, path)
+    except (TypeError, ValueError) as err:  # e.g. a dict item that is not a [key, node] pair
+        if str(err).startswith("load: "):
+            raise
+        raise ValueError(f"load: {path!r} is truncated or corrupted (bad metadata: {err})") from None

@@ -194,6 +194,8 @@ def precision_recall_f1(preds, targets, average="macro", num_classes=None):
     """
     if average not in ("macro", "micro", "binary", None):
         raise ValueError(f"precision_recall_f1: average must be 'macro', 'micro', 'binary' or None, got {average!r}")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"precision_recall_f1: num_classes must be a positive integer, got {num_classes!r}")
     preds, targets = _labels_from(preds, targets, "precision_recall_f1")
     preds, targets = preds.ravel(), targets.ravel()
     for name, arr in (("preds", preds), ("targets", targets)):

@@ -284,3 +284,17 @@ def test_public_names():
 
     if hasattr(scratchnet, "save"):  # wired by scratchnet/__init__.py
         assert scratchnet.save is sio.save and scratchnet.load is sio.load
+
+
+def test_malformed_metadata_tree(tmp_path):
+    path = tmp_path / "odd.npz"
+    meta = {"format": "scratchnet", "version": 1, "tree": {"dict": [[["unhashable"], 1]]}}
+    with open(path, "wb") as f:
+        np.savez(f, __scratchnet__=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with pytest.raises(ValueError, match=r"odd\.npz.*truncated or corrupted"):
+        sio.load(path)
+    meta["tree"] = {"array": "a7"}
+    with open(path, "wb") as f:
+        np.savez(f, __scratchnet__=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with pytest.raises(ValueError, match="missing"):
+        sio.load(path)

@@ -133,7 +133,9 @@ def random_window_batches(data, block_size, batch_size, rng):
     block_size)`` and returns ``(x, y)``, two int64 arrays of shape
     ``(batch_size, block_size)`` with ``x[b] = data[i:i+block_size]`` and
     ``y[b] = data[i+1:i+1+block_size]`` (the next token of every position).
-    ``rng`` is a ``np.random.Generator`` or an int seed.
+    ``rng`` is a ``np.random.Generator`` (advanced by the call) or an int
+    seed; an int makes a fresh generator each call, so in a loop pass one
+    Generator (or use ``LMWindowLoader``).
     """
     where = "random_window_batches"
     block_size = _positive_int(block_size, "block_size", where)

@@ -109,7 +109,10 @@ class _Tokenizer:
                 f"{cls.__name__}.from_dict: unsupported tokenizer format version {d.get('version')!r} "
                 f"(this scratchnet reads version {_FORMAT_VERSION})"
             )
-        return cls._from_config(d)
+        try:
+            return cls._from_config(d)
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{cls.__name__}.from_dict: malformed tokenizer dict ({type(err).__name__}: {err})") from None
 
     def save(self, path):
         """Write ``to_dict()`` as UTF-8 JSON to ``path``, atomically."""
@@ -127,10 +130,8 @@ class _Tokenizer:
             raise FileNotFoundError(2, f"{cls.__name__}.load: no such tokenizer file: {path!r}", path) from None
         except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
             raise ValueError(f"{cls.__name__}.load: {path!r} is not a tokenizer JSON file ({err})") from None
-        if cls is _Tokenizer:
-            return tokenizer_from_dict(d)
         try:
-            return cls.from_dict(d)
+            return tokenizer_from_dict(d) if cls is _Tokenizer else cls.from_dict(d)
         except ValueError as err:
             raise ValueError(f"{cls.__name__}.load: {path!r}: {err}") from None
 
