@@ -18,4 +18,6 @@ from .ops import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs, tanh, sigmo
                   swapaxes, squeeze, unsqueeze, broadcast_to, cat, stack, split, where, masked_fill,
                   matmul, softmax, log_softmax)
 
+from .io import save, load
+
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Autograd: Function, the backward engine, grad modes and gradcheck."""
