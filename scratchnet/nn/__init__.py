@@ -1,2 +1,7 @@
 """Layers, losses and containers with PyTorch's names, defaults and state_dict keys."""
 from .module import Module, Parameter, Sequential, ModuleList, ModuleDict
+from .linear import Linear, Embedding
+from .activation import ReLU, GELU, Tanh, Sigmoid, Softmax, LogSoftmax
+from .normalization import LayerNorm
+from .dropout import Dropout
+from . import init, utils

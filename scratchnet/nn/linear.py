@@ -1,0 +1,87 @@
+"""``Linear`` and ``Embedding`` layers (PyTorch's arguments, shapes, keys and init)."""
+import math
+
+import numpy as np
+
+from .. import functional as F
+from ..dtypes import get_default_dtype
+from ..ops.layers import check_ids, normalize_padding_idx
+from . import init
+from .module import Module, Parameter
+
+
+def _empty(shape, dtype):
+    dtype = np.dtype(dtype or get_default_dtype())
+    if dtype.kind != "f":
+        raise TypeError(f"layer parameters must be float32 or float64, got dtype {dtype}")
+    return np.zeros(shape, dtype=dtype)
+
+
+class Linear(Module):
+    """y = x W^T + b.
+
+    x (..., in_features) -> y (..., out_features). Parameters: ``weight``
+    (out_features, in_features), ``bias`` (out_features,) (absent with
+    ``bias=False``), both U(-1/sqrt(in_features), 1/sqrt(in_features))
+    (PyTorch's kaiming_uniform_(a=sqrt(5)) and its bias rule). Computed as one
+    BLAS product plus an in-place bias add, in the promoted dtype of input and
+    weight (a float64 input to a float32 layer gives a float64 output).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(_empty((self.out_features, self.in_features), dtype))
+        if bias:
+            self.bias = Parameter(_empty((self.out_features,), dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        shape = np.shape(x.data if hasattr(x, "data") else x)
+        if not shape or shape[-1] != self.in_features:
+            raise ValueError(f"{self!r}: input has {shape[-1] if shape else 0} features in its last "
+                             f"dimension, expected {self.in_features} (input shape {tuple(shape)})")
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: integer ids (any shape) -> rows of ``weight``.
+
+    ids (*) -> (*, embedding_dim). Parameter ``weight`` (num_embeddings,
+    embedding_dim) ~ N(0, 1), with the row ``padding_idx`` (if given) zeroed
+    and never receiving gradient. Ids outside [0, num_embeddings) raise
+    IndexError (a negative id never wraps around); float ids raise TypeError.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if padding_idx is not None:
+            padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings, "Embedding")
+        self.padding_idx = padding_idx
+        self.weight = Parameter(_empty((self.num_embeddings, self.embedding_dim), dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, ids):
+        ids = check_ids(ids, self.num_embeddings, f"Embedding({self.extra_repr()})")
+        return F.embedding(ids, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"

@@ -1,0 +1,250 @@
+"""The ops behind the basic layers: linear, embedding, dropout, layer norm.
+
+linear:      y = x W^T + b          x (..., in), W (out, in), b (out,)
+             dL/dx = g W,  dL/dW = g^T x (over all leading rows),  dL/db = sum of g over rows
+embedding:   y[..., :] = W[ids[...], :]   ids (...) integers, W (num, dim)
+             dL/dW[k] = sum of g over the positions where ids == k (np.add.at:
+             repeated ids accumulate); the padding row gets 0
+dropout:     y = x * m / (1 - p),   m ~ Bernoulli(1 - p) drawn from
+             ``scratchnet.random.default_generator()``;  dL/dx = g * m / (1 - p)
+layer_norm:  over the trailing ``normalized_shape`` dims (flattened to D):
+             y = (x - mean) / sqrt(var + eps) * w + b   (biased variance)
+             gradients by ``K.layer_norm_backward``
+
+dtype: every op computes in the promoted dtype of its float operands (NumPy's
+rule: float32 with float64 gives float64); a float32 model fed float32 stays
+float32 end to end. The engine casts each gradient back to its input's dtype.
+"""
+import math
+
+import numpy as np
+
+from .. import kernels as K
+from ..autograd.function import Function
+from ..random import default_generator
+from .registry import Sample, register, rand
+from ._util import as_tensor, to_array
+
+
+def _float_tensor(x, where, what="input"):
+    x = as_tensor(x, where=where)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{where}: {what} must be a floating-point tensor, got dtype {x.dtype} (shape {x.shape})")
+    return x
+
+
+# ---------------------------------------------------------------------- linear
+class Linear(Function):
+    """y = x W^T + b as one BLAS product with the bias added in place (see module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        x2 = x.reshape(-1, x.shape[-1])                       # (..., in) -> (N, in)
+        y = K.matmul(x2, weight.T, bias)                      # (N, in) @ (in, out) -> (N, out)
+        ctx.save_for_backward(x2, weight)
+        ctx.x_shape = x.shape
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))  # (N, out) -> (..., out)
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, weight = ctx.saved
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])                       # (..., out) -> (N, out)
+        gx = K.matmul(g2, weight).reshape(ctx.x_shape) if need_x else None   # (N, in) -> (..., in)
+        gw = K.matmul(g2.T, x2) if need_w else None           # (out, N) @ (N, in) -> (out, in)
+        gb = g2.sum(axis=0) if need_b else None               # (out,)
+        return gx, gw, gb
+
+
+def linear(x, weight, bias=None):
+    """y = x @ weight.T + bias for x (..., in_features), weight (out, in), bias (out,) or None."""
+    x = _float_tensor(x, "linear")
+    weight = _float_tensor(weight, "linear", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[-1] if x.ndim else 0} features in its last dimension, "
+                         f"expected {weight.shape[1]} (input shape {x.shape}, weight shape {weight.shape})")
+    if bias is not None:
+        bias = _float_tensor(bias, "linear", "bias")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    return Linear.apply(x, weight, bias)
+
+
+# ------------------------------------------------------------------- embedding
+class Embedding(Function):
+    """y = weight[ids]; the gradient scatters back with np.add.at (see module docstring)."""
+
+    @staticmethod
+    def forward(ctx, ids, weight, padding_idx=None):
+        ctx.save_for_backward(ids)
+        ctx.weight_shape = weight.shape
+        ctx.padding_idx = padding_idx
+        return weight[ids]                                    # (*ids.shape, dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        (ids,) = ctx.saved
+        gw = np.zeros(ctx.weight_shape, dtype=g.dtype)
+        np.add.at(gw, ids.reshape(-1), g.reshape(-1, ctx.weight_shape[1]))   # (*ids, dim) -> (n, dim)
+        if ctx.padding_idx is not None:
+            gw[ctx.padding_idx] = 0
+        return None, gw
+
+
+def check_ids(ids, num_embeddings, where):
+    """``ids`` (Tensor or array) as an integer ndarray with every value in [0, num_embeddings)."""
+    ids = to_array(ids, where, "ids")
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{where}: ids must be integers, got dtype {ids.dtype} (shape {ids.shape})")
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        bad = lo if lo < 0 else hi if hi >= num_embeddings else None
+        if bad is not None:
+            raise IndexError(f"{where}: index {bad} is out of range for num_embeddings={num_embeddings} "
+                             f"(ids must be in [0, {num_embeddings}))")
+    return ids
+
+
+def embedding(ids, weight, padding_idx=None):
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``ids`` of any shape:
+    output (*ids.shape, dim). The row ``padding_idx`` receives no gradient."""
+    weight = _float_tensor(weight, "embedding", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    ids = check_ids(ids, weight.shape[0], "embedding")
+    if padding_idx is not None:
+        padding_idx = normalize_padding_idx(padding_idx, weight.shape[0], "embedding")
+    return Embedding.apply(ids, weight, padding_idx=padding_idx)
+
+
+def normalize_padding_idx(padding_idx, num_embeddings, where):
+    """A padding index in [-num, num) as a non-negative int (PyTorch's rule)."""
+    if not isinstance(padding_idx, (int, np.integer)) or isinstance(padding_idx, bool):
+        raise TypeError(f"{where}: padding_idx must be an int or None, got {padding_idx!r}")
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{where}: padding_idx {padding_idx} must be within num_embeddings={num_embeddings}")
+    return int(padding_idx) % num_embeddings
+
+
+# --------------------------------------------------------------------- dropout
+class Dropout(Function):
+    """y = x * keep * scale with a given boolean mask ``keep`` and scale 1/(1-p)."""
+
+    @staticmethod
+    def forward(ctx, x, keep, scale):
+        mask = np.multiply(keep, x.dtype.type(scale), dtype=x.dtype)   # 0 or 1/(1-p)
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved
+        return g * mask, None
+
+
+def check_p(p, where):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"{where}: dropout probability p must be a number in [0, 1], got {p!r}")
+    return float(p)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) while
+    ``training``; the identity otherwise (and for p=0). p=1 gives zeros."""
+    p = check_p(p, "dropout")
+    x = _float_tensor(x, "dropout")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return Dropout.apply(x, np.zeros(x.shape, dtype=bool), 0.0)
+    keep = default_generator().random(x.shape, dtype=np.float32) >= np.float32(p)
+    return Dropout.apply(x, keep, 1.0 / (1.0 - p))
+
+
+def _dropout_with_mask(x, keep, p):
+    """Dropout with a fixed mask (the registry's deterministic sample call)."""
+    return Dropout.apply(x, keep, 1.0 / (1.0 - p))
+
+
+# ------------------------------------------------------------------ layer norm
+class LayerNorm(Function):
+    """Layer normalisation over the trailing ``n_axes`` dims, through ``K.layer_norm``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, n_axes):
+        D = math.prod(x.shape[x.ndim - n_axes:])
+        x2 = x.reshape(-1, D)                                 # (..., *normalized_shape) -> (N, D)
+        w = None if weight is None else weight.reshape(D)     # normalized_shape -> (D,)
+        b = None if bias is None else bias.reshape(D)
+        y, mean, rstd = K.layer_norm(x2, w, b, eps)
+        ctx.save_for_backward(x2, w, mean, rstd)
+        ctx.shapes = (x.shape, None if weight is None else weight.shape, None if bias is None else bias.shape)
+        return y.reshape(x.shape)                             # (N, D) -> x.shape
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, w, mean, rstd = ctx.saved
+        x_shape, w_shape, b_shape = ctx.shapes
+        g2 = g.reshape(x2.shape)                              # x.shape -> (N, D)
+        gx, gw, gb = K.layer_norm_backward(g2, x2, w, mean, rstd)
+        if b_shape is not None and gb is None:                # bias without weight
+            gb = g2.sum(axis=0)
+        return (gx.reshape(x_shape),
+                None if w_shape is None else gw.reshape(w_shape),
+                None if b_shape is None else gb.reshape(b_shape))
+
+
+def normalize_shape(normalized_shape, where):
+    """An int or a sequence of ints as a tuple of positive ints."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if not shape or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0 for n in shape):
+        raise ValueError(f"{where}: normalized_shape must be a positive int or a non-empty tuple of "
+                         f"positive ints, got {normalized_shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise ``x`` over its trailing dims equal to ``normalized_shape``, then
+    scale by ``weight`` and shift by ``bias`` (each of shape normalized_shape or None)."""
+    shape = normalize_shape(normalized_shape, "layer_norm")
+    x = _float_tensor(x, "layer_norm")
+    if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
+        raise ValueError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {shape}")
+    params = []
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None:
+            p = _float_tensor(p, "layer_norm", name)
+            if p.shape != shape:
+                raise ValueError(f"layer_norm: {name} must have shape {shape}, got {p.shape}")
+        params.append(p)
+    return LayerNorm.apply(x, params[0], params[1], float(eps), len(shape))
+
+
+# -------------------------------------------------------------------- registry
+def _int_ids(r, shape, n):
+    return r.integers(0, n, size=shape)
+
+
+register(Linear, linear, lambda r: [
+    Sample("2-d with bias", (rand(r, 3, 4), rand(r, 2, 4), rand(r, 2))),
+    Sample("no bias", (rand(r, 3, 4), rand(r, 2, 4))),
+    Sample("1-d input", (rand(r, 4), rand(r, 3, 4), rand(r, 3))),
+    Sample("3-d input", (rand(r, 2, 3, 4), rand(r, 2, 4), rand(r, 2)))])
+
+register(Embedding, embedding, lambda r: [
+    Sample("repeated ids", (np.array([[0, 2, 2], [3, 0, 2]]), rand(r, 4, 3))),
+    Sample("1-d ids", (np.array([1, 1, 0]), rand(r, 3, 2))),
+    Sample("padding row unused", (_int_ids(r, (2, 2), 3), rand(r, 4, 2)), {"padding_idx": 3})])
+
+register(Dropout, _dropout_with_mask, lambda r: [
+    Sample("p=0.5", (rand(r, 3, 4), r.random((3, 4)) >= 0.5, 0.5)),
+    Sample("p=0.2 3-d", (rand(r, 2, 2, 3), r.random((2, 2, 3)) >= 0.2, 0.2))])
+
+register(LayerNorm, layer_norm, lambda r: [
+    Sample("affine", (rand(r, 3, 4), 4, rand(r, 4), rand(r, 4))),
+    Sample("no affine", (rand(r, 2, 5), (5,))),
+    Sample("tuple shape", (rand(r, 2, 2, 3), (2, 3), rand(r, 2, 3), rand(r, 2, 3))),
+    Sample("weight only", (rand(r, 3, 4), 4, rand(r, 4))),
+    Sample("bias only", (rand(r, 3, 4), 4, None, rand(r, 4)))])
