@@ -1,0 +1,53 @@
+"""Choosing the next token from a model's logits (NumPy only, no autograd).
+
+    p = softmax(logits / temperature), restricted to
+      - the ``top_k`` most likely tokens, and/or
+      - the smallest set of most likely tokens whose probabilities add up to
+        at least ``top_p`` (nucleus sampling; the most likely token is always kept),
+    renormalised, then one token is drawn with the given generator.
+``greedy=True`` (or ``temperature == 0``) takes the argmax instead.
+"""
+import numpy as np
+
+
+def check_sampling_args(temperature, top_k, top_p, where="generate"):
+    if not isinstance(temperature, (int, float)) or temperature < 0 or not np.isfinite(temperature):
+        raise ValueError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise ValueError(f"{where}: top_k must be a positive int or None, got {top_k!r}")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ValueError(f"{where}: top_p must be in (0, 1] or None, got {top_p!r}")
+
+
+def filtered_probabilities(logits, temperature=1.0, top_k=None, top_p=None):
+    """The sampling distribution over the last axis of ``logits`` (float64)."""
+    z = np.asarray(logits, dtype=np.float64) / max(float(temperature), 1e-8)
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = np.sort(z, axis=-1)[..., -top_k][..., None]        # k-th largest per row
+        z = np.where(z < kth, -np.inf, z)
+    z = z - z.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=-1, keepdims=True)
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-p, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=-1)
+        before = np.cumsum(sorted_p, axis=-1) - sorted_p        # mass of the more likely tokens
+        keep_sorted = before < top_p                            # the first token always stays
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=-1)
+        p = np.where(keep, p, 0.0)
+        p /= p.sum(axis=-1, keepdims=True)
+    return p
+
+
+def sample_next(logits, rng, temperature=1.0, top_k=None, top_p=None, greedy=False):
+    """One token id per row of ``logits`` (..., V) -> int array (...)."""
+    logits = np.asarray(logits)
+    if greedy or temperature == 0:
+        return np.argmax(logits, axis=-1)
+    p = filtered_probabilities(logits, temperature, top_k, top_p)
+    flat = p.reshape(-1, p.shape[-1])                           # (rows, V)
+    u = rng.random(flat.shape[0])[:, None]
+    idx = (np.cumsum(flat, axis=-1) < u).sum(axis=-1)
+    idx = np.minimum(idx, flat.shape[-1] - 1)
+    return idx.reshape(p.shape[:-1])
