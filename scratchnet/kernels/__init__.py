@@ -157,17 +157,27 @@ def _same_shape(name, a, b, an, bn):
 # ----------------------------------------------------------------------------
 # matmul
 # ----------------------------------------------------------------------------
-# When Numba's batched loop beats np.matmul (measured by benchmarks/kernels.py
-# on this 2-core machine, float32; numbers in ms, np.matmul / numba):
-#   48 x (64x32 @ 32x64):     see _use_numba_matmul for the measured table
-# np.matmul calls BLAS once per product of a stacked matmul; for many small
-# products the per-call overhead dominates and the compiled loop (parallel
-# over the batch) wins.  Large 2-D products always go to BLAS.
+# Which path a matmul takes.  Measured with `python benchmarks/kernels.py
+# --matmul-sweep` on this 2-core machine (float32, forward, ms, np.matmul vs
+# the compiled batched loop _bmm):
+#     48 x (64x32 @ 32x64)     0.078 vs 0.241      8 x (64x32 @ 32x64)   0.012 vs 0.037
+#     48 x (64x64 @ 64x64)     0.156 vs 0.330     48 x (16x16 @ 16x16)   0.005 vs 0.023
+#     48 x (96x96 @ 96x96)     0.510 vs 1.363     32 x (512x64 @ 64x512) 8.9   vs 26.5
+#      1 x (768x128 @ 128x512) 0.272 vs 4.501
+# NumPy 2.x's matmul calls BLAS gemm once per product of a stack, with little
+# overhead, and beats the loop on every shape measured, including the many
+# small products of attention heads.  Calling BLAS per product from a prange
+# loop is worse still (BLAS threads inside OpenMP threads oversubscribe the
+# cores).  So matmul always goes to BLAS; the Numba loop stays available (and
+# tested) for machines where the sweep says otherwise: set _NUMBA_MATMUL.
+_NUMBA_MATMUL = False
 _BMM_MIN_BATCH = 4               # at least this many products
 _BMM_MAX_MNK = 96 * 96 * 96      # and each product at most this many multiply-adds
 
 
 def _use_numba_matmul(a, b):
+    if not _NUMBA_MATMUL:
+        return False
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     T = math.prod(batch)
     M, K = a.shape[-2:]

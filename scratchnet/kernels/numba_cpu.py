@@ -23,8 +23,10 @@ Rules the kernels follow:
   softmax-style loops run in SIMD; NumPy's own ``exp`` is SIMD too, and a
   scalar libm call would lose to it.
 """
+import contextlib
 import math
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -77,8 +79,8 @@ def _exp_f32(x):
     xc = x
     if xc < np.float32(-87.3):
         xc = np.float32(-87.3)
-    if xc > np.float32(88.7):
-        xc = np.float32(88.7)
+    if xc > np.float32(88.72283):
+        xc = np.float32(88.72283)
     nf = math.floor(xc * np.float32(1.44269504088896341) + np.float32(0.5))
     if nf != nf:                       # NaN: keep the int conversion defined
         nf = np.float32(0.0)
@@ -92,7 +94,7 @@ def _exp_f32(x):
     y = p * _i32_as_f32((n + np.int32(126)) << np.int32(23)) * np.float32(2.0)
     if x < np.float32(-87.3):
         y = np.float32(0.0)
-    if x > np.float32(88.72):
+    if x > np.float32(88.72283):
         y = np.float32(np.inf)
     return y
 
@@ -104,8 +106,8 @@ def _exp_f64(x):
     xc = x
     if xc < -708.0:
         xc = -708.0
-    if xc > 709.7:
-        xc = 709.7
+    if xc > 709.78:
+        xc = 709.78
     nf = math.floor(xc * 1.4426950408889634 + 0.5)
     if nf != nf:
         nf = 0.0
@@ -127,7 +129,7 @@ def _exp_f64(x):
     y = p * _i64_as_f64((n + np.int64(1022)) << np.int64(52)) * 2.0
     if x < -708.0:
         y = 0.0
-    if x > 709.78:
+    if x > 709.782712893384:
         y = np.inf
     return y
 
@@ -265,93 +267,90 @@ def _cross_entropy_rows(x, target, w, w_total, ignore_index, a, b, nll, smooth, 
 
 
 # ----------------------------------------------------------------------------
-# scaled dot-product attention, one (batch, head) pair per prange iteration
+# scaled dot-product attention.  The (L, D) x (D, S) products run in NumPy's
+# batched matmul (BLAS) outside the compiled code: calling BLAS from inside a
+# prange region oversubscribes the cores (OpenBLAS warns "Detect OpenMP Loop
+# and this application may hang").  The compiled kernels do everything
+# between the products, in place, one (batch, head) pair per prange iteration.
 # ----------------------------------------------------------------------------
 @njit(**_PJIT)
-def _attention_fwd(q, k, v, mask, has_mask, causal, scale, out, lse):
-    """For each (b, h): s = scale * q k^T (+ mask, -inf for j > i if causal),
-    p = softmax(s) row-wise, out = p v, lse = log sum exp s (-inf, out = 0 for
-    a fully masked row).  The (L, S) products go to BLAS (np.dot)."""
-    B, H, L, D = q.shape
-    S = k.shape[2]
+def _attention_probs(s, mask, has_mask, causal, scale, lse):
+    """In place on the raw scores s = q k^T (B, H, L, S): for each row,
+    s <- scale * s (+ mask, -inf for j > i if causal), lse = log sum exp s,
+    s <- exp(s - lse) (the probabilities; 0 and lse = -inf for a fully
+    masked row)."""
+    B, H, L, S = s.shape
     Bm, Hm = mask.shape[0], mask.shape[1]
-    sc = _as(scale, q)
-    ninf = _as(-np.inf, q)
+    sc = _as(scale, s)
+    ninf = _as(-np.inf, s)
     for bh in prange(B * H):
         b = bh // H
         h = bh % H
         mb = b if Bm > 1 else 0
         mh = h if Hm > 1 else 0
-        p = np.dot(q[b, h], k[b, h].T)            # (L, S)
         for i in range(L):
             m = ninf
             for j in range(S):
-                sij = p[i, j] * sc
+                sij = s[b, h, i, j] * sc
                 if has_mask:
                     sij += mask[mb, mh, i, j]
                 if causal and j > i:
                     sij = ninf
-                p[i, j] = sij
+                s[b, h, i, j] = sij
                 if sij > m:
                     m = sij
             if m == ninf:                          # fully masked row
                 for j in range(S):
-                    p[i, j] = _as(0.0, q)
+                    s[b, h, i, j] = _as(0.0, s)
                 lse[b, h, i] = ninf
                 continue
-            s = _as(0.0, q)
+            total = _as(0.0, s)
             for j in range(S):
-                e = _vexp(p[i, j] - m)
-                p[i, j] = e
-                s += e
-            inv = _as(1.0, q) / s
+                e = _vexp(s[b, h, i, j] - m)
+                s[b, h, i, j] = e
+                total += e
+            inv = _as(1.0, s) / total
             for j in range(S):
-                p[i, j] *= inv
-            lse[b, h, i] = m + np.log(s)
-        out[b, h] = np.dot(p, v[b, h])
+                s[b, h, i, j] *= inv
+            lse[b, h, i] = m + np.log(total)
 
 
 @njit(**_PJIT)
-def _attention_bwd(q, k, v, mask, has_mask, causal, scale, out, lse, gout,
-                   gq, gk, gv):
-    """For each (b, h), with p recomputed as exp(s - lse) (0 where lse = -inf):
-    gv = p^T gout;  dp = gout v^T;  delta_i = gout_i . out_i;
-    ds = p * (dp - delta);  gq = scale * ds k;  gk = scale * ds^T q."""
-    B, H, L, D = q.shape
-    S = k.shape[2]
-    Dv = v.shape[3]
+def _attention_grad_scores(s, dp, out, gout, lse, mask, has_mask, causal, scale):
+    """In place, for each row i with p_ij = exp(scale s_ij + mask_ij - lse_i)
+    recomputed from the raw scores s = q k^T and dp = gout v^T:
+        s  <- p
+        dp <- scale * p * (dp - delta_i),  delta_i = gout_i . out_i
+    (both 0 for a fully masked row, lse_i = -inf)."""
+    B, H, L, S = s.shape
+    Dv = out.shape[3]
     Bm, Hm = mask.shape[0], mask.shape[1]
-    sc = _as(scale, q)
-    ninf = _as(-np.inf, q)
+    sc = _as(scale, s)
+    ninf = _as(-np.inf, s)
     for bh in prange(B * H):
         b = bh // H
         h = bh % H
         mb = b if Bm > 1 else 0
         mh = h if Hm > 1 else 0
-        p = np.dot(q[b, h], k[b, h].T)             # (L, S) raw scores
-        dp = np.dot(gout[b, h], v[b, h].T)          # (L, S)
         for i in range(L):
             li = lse[b, h, i]
             if li == ninf:                          # fully masked row: no gradient
                 for j in range(S):
-                    p[i, j] = _as(0.0, q)
-                    dp[i, j] = _as(0.0, q)
+                    s[b, h, i, j] = _as(0.0, s)
+                    dp[b, h, i, j] = _as(0.0, s)
                 continue
-            delta = _as(0.0, q)
+            delta = _as(0.0, s)
             for d in range(Dv):
                 delta += gout[b, h, i, d] * out[b, h, i, d]
             for j in range(S):
-                sij = p[i, j] * sc
+                sij = s[b, h, i, j] * sc
                 if has_mask:
                     sij += mask[mb, mh, i, j]
                 if causal and j > i:
                     sij = ninf
                 pij = _vexp(sij - li)
-                p[i, j] = pij
-                dp[i, j] = pij * (dp[i, j] - delta) * sc   # ds * scale
-        gv[b, h] = np.dot(p.T, gout[b, h])
-        gq[b, h] = np.dot(dp, k[b, h])
-        gk[b, h] = np.dot(dp.T, q[b, h])
+                s[b, h, i, j] = pij
+                dp[b, h, i, j] = pij * (dp[b, h, i, j] - delta) * sc
 
 
 # ----------------------------------------------------------------------------
@@ -468,6 +467,33 @@ def _gelu_bwd(x, gy, tanh_approx, gx):
 
 
 # ============================================================================
+# thread count per call
+# ============================================================================
+# Below this many elements a kernel runs its prange loop on one thread.
+# Measured on the 2-core machine: softmax of (3072, 64) float32 takes 0.27 ms
+# on 2 threads and 0.55 ms on 1 when the machine is quiet, but 7 ms on 2
+# threads right after a NumPy matmul, whose OpenBLAS threads keep spinning on
+# the cores (the OpenMP barrier then waits for a time slice); 1 thread stays at
+# 0.55 ms.  A training step interleaves matmuls and kernels all the time, so
+# small kernels stay on the calling thread; large ones use every thread
+# NUMBA_NUM_THREADS allows.
+PARALLEL_MIN_ELEMENTS = 1 << 20
+
+
+@contextlib.contextmanager
+def _threads_for(n_elements):
+    if n_elements >= PARALLEL_MIN_ELEMENTS:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+# ============================================================================
 # public functions: same signatures as reference.py.  Inputs are validated,
 # C-contiguous float32/float64 arrays of one dtype (the dispatcher sees to it).
 # ============================================================================
@@ -480,7 +506,8 @@ def matmul(a, b, bias=None):
     b3 = np.ascontiguousarray(np.broadcast_to(b, batch + (K, N))).reshape(-1, K, N)
     out = np.empty((a3.shape[0], M, N), dtype=a.dtype)
     has_bias = bias is not None
-    _bmm(a3, b3, bias if has_bias else np.zeros(N, a.dtype), has_bias, out)
+    with _threads_for(out.size):
+        _bmm(a3, b3, bias if has_bias else np.zeros(N, a.dtype), has_bias, out)
     return out.reshape(batch + (M, N))
 
 
@@ -502,25 +529,29 @@ def _rows(x):
 
 def softmax(x):
     out = np.empty_like(x)
-    _softmax_rows(_rows(x), _rows(out), False)
+    with _threads_for(x.size):
+        _softmax_rows(_rows(x), _rows(out), False)
     return out
 
 
 def log_softmax(x):
     out = np.empty_like(x)
-    _softmax_rows(_rows(x), _rows(out), True)
+    with _threads_for(x.size):
+        _softmax_rows(_rows(x), _rows(out), True)
     return out
 
 
 def softmax_backward(y, grad_y):
     out = np.empty_like(y)
-    _softmax_bwd_rows(_rows(y), _rows(grad_y), _rows(out), False)
+    with _threads_for(y.size):
+        _softmax_bwd_rows(_rows(y), _rows(grad_y), _rows(out), False)
     return out
 
 
 def log_softmax_backward(y, grad_y):
     out = np.empty_like(y)
-    _softmax_bwd_rows(_rows(y), _rows(grad_y), _rows(out), True)
+    with _threads_for(y.size):
+        _softmax_bwd_rows(_rows(y), _rows(grad_y), _rows(out), True)
     return out
 
 
@@ -541,8 +572,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
     nll = np.empty(N, dtype=np.float64)
     smooth = np.empty(N, dtype=np.float64)
     grad = np.empty_like(logits)
-    _cross_entropy_rows(logits, target, w, float(w.astype(np.float64).sum()),
-                        int(ignore_index), a, b, nll, smooth, grad)
+    with _threads_for(logits.size):
+        _cross_entropy_rows(logits, target, w, float(w.astype(np.float64).sum()),
+                            int(ignore_index), a, b, nll, smooth, grad)
     if reduction == "none":
         loss = (1.0 - eps) * nll + eps / C * smooth
     elif reduction == "sum":
@@ -571,23 +603,27 @@ def attention(q, k, v, mask=None, is_causal=False, scale=None):
     B, H, L, D = q.shape
     if scale is None:
         scale = 1.0 / math.sqrt(D)
-    out = np.empty((B, H, L, v.shape[3]), dtype=q.dtype)
     lse = np.empty((B, H, L), dtype=q.dtype)
     m, has_mask = _mask_arg(mask, q.dtype)
-    _attention_fwd(q, k, v, m, has_mask, bool(is_causal), float(scale), out, lse)
-    return out, lse
+    p = np.matmul(q, np.swapaxes(k, -1, -2))                 # (B, H, L, S) raw scores
+    with _threads_for(p.size):
+        _attention_probs(p, m, has_mask, bool(is_causal), float(scale), lse)
+    return np.matmul(p, v), lse                               # (B, H, L, Dv)
 
 
 def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[3])
-    gq = np.empty_like(q)
-    gk = np.empty_like(k)
-    gv = np.empty_like(v)
     m, has_mask = _mask_arg(mask, q.dtype)
-    _attention_bwd(q, k, v, m, has_mask, bool(is_causal), float(scale), out, lse,
-                   grad_out, gq, gk, gv)
-    return gq, gk, gv
+    p = np.matmul(q, np.swapaxes(k, -1, -2))                  # (B, H, L, S) raw scores
+    ds = np.matmul(grad_out, np.swapaxes(v, -1, -2))          # (B, H, L, S) dp
+    with _threads_for(p.size):
+        _attention_grad_scores(p, ds, out, grad_out, lse, m, has_mask, bool(is_causal),
+                               float(scale))
+    grad_v = np.matmul(np.swapaxes(p, -1, -2), grad_out)      # (B, H, S, Dv)
+    grad_q = np.matmul(ds, k)                                 # (B, H, L, D)
+    grad_k = np.matmul(np.swapaxes(ds, -1, -2), q)            # (B, H, S, D)
+    return grad_q, grad_k, grad_v
 
 
 def layer_norm(x, weight, bias, eps):
@@ -596,9 +632,10 @@ def layer_norm(x, weight, bias, eps):
     mean = np.empty(N, dtype=x.dtype)
     rstd = np.empty(N, dtype=x.dtype)
     dummy = np.empty(0, dtype=x.dtype)
-    _layer_norm_fwd(x, dummy if weight is None else weight,
-                    dummy if bias is None else bias,
-                    weight is not None, bias is not None, float(eps), y, mean, rstd)
+    with _threads_for(x.size):
+        _layer_norm_fwd(x, dummy if weight is None else weight,
+                        dummy if bias is None else bias,
+                        weight is not None, bias is not None, float(eps), y, mean, rstd)
     return y, mean, rstd
 
 
@@ -609,8 +646,9 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
     gw_part = np.empty((nchunks, D), dtype=x.dtype)
     gb_part = np.empty((nchunks, D), dtype=x.dtype)
     has_w = weight is not None
-    _layer_norm_bwd(grad_y, x, weight if has_w else np.empty(0, x.dtype), has_w,
-                    mean, rstd, gx, gw_part, gb_part)
+    with _threads_for(x.size):
+        _layer_norm_bwd(grad_y, x, weight if has_w else np.empty(0, x.dtype), has_w,
+                        mean, rstd, gx, gw_part, gb_part)
     if not has_w:
         return gx, None, None
     # fixed-order sum of the chunk partials: deterministic
@@ -619,11 +657,13 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
 
 def gelu(x, approximate="none"):
     y = np.empty_like(x)
-    _gelu_fwd(x.reshape(-1), approximate == "tanh", y.reshape(-1))
+    with _threads_for(x.size):
+        _gelu_fwd(x.reshape(-1), approximate == "tanh", y.reshape(-1))
     return y
 
 
 def gelu_backward(x, grad_y, approximate="none"):
     gx = np.empty_like(x)
-    _gelu_bwd(x.reshape(-1), grad_y.reshape(-1), approximate == "tanh", gx.reshape(-1))
+    with _threads_for(x.size):
+        _gelu_bwd(x.reshape(-1), grad_y.reshape(-1), approximate == "tanh", gx.reshape(-1))
     return gx
