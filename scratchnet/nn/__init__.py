@@ -5,3 +5,4 @@ from .activation import ReLU, GELU, Tanh, Sigmoid, Softmax, LogSoftmax
 from .normalization import LayerNorm
 from .dropout import Dropout
 from . import init, utils
+from .loss import CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss, L1Loss
