@@ -215,25 +215,8 @@ class Trainer:
             if self._val_state is not None:
                 loader.load_state_dict(self._val_state)
             max_batches = max_batches or self.eval_batches
-        task = type(self.task)()          # a fresh task: evaluation never touches the carried training state
-        was_training = self.model.training
-        self.model.eval()
-        totals = {"loss_sum": 0.0, "tokens": 0, "correct": 0}
-        try:
-            with no_grad():
-                for i, batch in enumerate(loader):
-                    if max_batches is not None and i >= max_batches:
-                        break
-                    _, stats = task.loss(self.model, batch, training=False)
-                    for k in totals:
-                        totals[k] += stats[k]
-        finally:
-            self.model.train(was_training)
-        if totals["tokens"] == 0:
-            raise ValueError("Trainer.evaluate: the loader yielded no batches")
-        loss = totals["loss_sum"] / totals["tokens"]
-        return {"loss": loss, "perplexity": perplexity(loss), "bpc": bits_per_char(loss),
-                "accuracy": totals["correct"] / totals["tokens"]}
+        # a fresh task: evaluation never touches the carried training state
+        return evaluate_model(self.model, loader, type(self.task)(), max_batches)
 
     def _evaluate_and_track(self):
         metrics = {f"val_{k}": v for k, v in self.evaluate().items()}
@@ -346,6 +329,29 @@ def _postfix(logs):
     if "val_loss" in logs:
         out["val"] = f"{logs['val_loss']:.4f}"
     return out
+
+
+def evaluate_model(model, loader, task, max_batches=None):
+    """Mean loss (nats/token), perplexity, bits per token and accuracy of
+    ``model`` over ``loader``, in eval mode and without recording a graph."""
+    was_training = model.training
+    model.eval()
+    totals = {"loss_sum": 0.0, "tokens": 0, "correct": 0}
+    try:
+        with no_grad():
+            for i, batch in enumerate(loader):
+                if max_batches is not None and i >= max_batches:
+                    break
+                _, stats = task.loss(model, batch, training=False)
+                for k in totals:
+                    totals[k] += stats[k]
+    finally:
+        model.train(was_training)
+    if totals["tokens"] == 0:
+        raise ValueError("evaluate: the loader yielded no batches")
+    loss = totals["loss_sum"] / totals["tokens"]
+    return {"loss": loss, "perplexity": perplexity(loss), "bpc": bits_per_char(loss),
+            "accuracy": totals["correct"] / totals["tokens"]}
 
 
 def load_checkpoint(path):

@@ -1,0 +1,78 @@
+"""Text generation from a trained language model.
+
+``generate(model, tokenizer, prompt, max_new_tokens, ...)`` encodes the
+prompt, lets the model extend it token by token, and returns the prompt
+followed by the generated text. Sampling (temperature, top-k, top-p, greedy)
+is in ``scratchnet.sampling``; with ``seed`` the result repeats exactly.
+
+Models plug in through one of two methods:
+- ``model.generate_ids(ids, max_new_tokens, choose)``: the model runs its own
+  loop (GPT uses a key/value cache) and calls ``choose(logits) -> token`` for
+  every new token;
+- ``model.step(token_ids, state) -> (logits, state)`` with
+  ``model(ids, state) -> (logits, state)``: recurrent models, O(1) per token.
+"""
+import numpy as np
+
+from .autograd.grad_mode import no_grad
+from .random import default_generator
+from .sampling import check_sampling_args, sample_next
+from .tensor import Tensor
+
+
+def generate(model, tokenizer, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+             greedy=False, seed=None):
+    """Prompt plus ``max_new_tokens`` generated tokens, decoded to text."""
+    check_sampling_args(temperature, top_k, top_p)
+    if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
+        raise ValueError(f"generate: max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    if not isinstance(prompt, str):
+        raise TypeError(f"generate: prompt must be a string, got {type(prompt).__name__}")
+    ids = _encode_prompt(tokenizer, prompt)
+    rng = np.random.default_rng(seed) if seed is not None else default_generator()
+    new = generate_ids(model, ids, max_new_tokens, temperature, top_k, top_p, greedy, rng)
+    return tokenizer.decode(list(ids) + list(new))
+
+
+def _encode_prompt(tokenizer, prompt):
+    if prompt == "":
+        bos = getattr(tokenizer, "bos_id", None)
+        if bos is not None:
+            return [bos]
+        raise ValueError("generate: the prompt is empty and the tokenizer has no <bos> token; "
+                         "give at least one character (e.g. a newline)")
+    try:
+        return tokenizer.encode(prompt)
+    except (ValueError, KeyError) as e:
+        raise ValueError(f"generate: the prompt cannot be encoded: {e}") from None
+
+
+def generate_ids(model, ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None, greedy=False, rng=None):
+    """The ``max_new_tokens`` token ids that follow ``ids``."""
+    rng = rng if rng is not None else default_generator()
+
+    def choose(logits):
+        return int(sample_next(np.asarray(logits, dtype=np.float64).reshape(-1), rng,
+                               temperature, top_k, top_p, greedy))
+
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            if hasattr(model, "generate_ids"):
+                return list(model.generate_ids(list(ids), max_new_tokens, choose))
+            return _recurrent_loop(model, ids, max_new_tokens, choose)
+    finally:
+        model.train(was_training)
+
+
+def _recurrent_loop(model, ids, max_new_tokens, choose):
+    logits, state = model(Tensor(np.asarray([ids], dtype=np.int64)), None)   # (1, T, V)
+    new = []
+    last = logits.data[0, -1]
+    for _ in range(max_new_tokens):
+        token = choose(last)
+        new.append(token)
+        logits, state = model.step(np.array([token], dtype=np.int64), state)  # (1, V)
+        last = logits.data.reshape(-1)
+    return new

@@ -1,0 +1,260 @@
+"""What ``scratchnet train / generate / evaluate`` do, as Python functions.
+
+A run directory holds ``checkpoint.npz`` (latest), ``best.npz`` (best
+validation loss), ``history.csv``/``history.json`` and ``loss.png``. Each
+checkpoint stores the run's config and tokenizer, so it is self-describing:
+``load_run(dir)`` rebuilds the model without any other file.
+"""
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from ..data import CharTokenizer, load_corpus, train_val_split, LMWindowLoader, ContiguousBatches
+from ..data.tokenizers import tokenizer_from_dict
+from ..random import manual_seed
+from .presets import DEFAULTS, MODEL_DEFAULTS, PRESETS, ARCHITECTURE_KEYS, MODEL_TYPES
+from .tasks import LanguageModelTask, RecurrentLMTask
+from .trainer import Trainer, evaluate_model, load_checkpoint
+
+_FLAG_KEYS = [k for k in DEFAULTS if k not in ("bias", "beta2", "val_fraction")]
+
+
+# --------------------------------------------------------------------- config
+def read_config_file(path):
+    """Hyperparameters from a JSON or TOML file (a flat table of DEFAULTS' keys)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if path.endswith(".toml"):
+            try:
+                import tomllib
+            except ImportError:
+                raise ValueError(f"{path}: reading TOML needs Python 3.11 or newer; use JSON") from None
+            data = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: not a valid {'TOML' if path.endswith('.toml') else 'JSON'} config ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the config must be a table of settings, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(DEFAULTS)}")
+    return data
+
+
+def resolve_config(args):
+    """Merge defaults, model defaults, preset, config file and explicit flags."""
+    file_cfg = read_config_file(args.config) if args.config else {}
+    flags = {k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k, None) is not None}
+    preset = PRESETS[args.preset] if args.preset else {}
+    model = flags.get("model") or file_cfg.get("model") or preset.get("model") or DEFAULTS["model"]
+    if model not in MODEL_TYPES:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_TYPES)}")
+    config = {**DEFAULTS, **MODEL_DEFAULTS[model], **preset, **file_cfg, **flags, "model": model}
+    config["out"] = args.out or config.get("out") or os.path.join("runs", model)
+    config["explicit"] = sorted(set(flags) | set(file_cfg))
+    validate_config(config)
+    return config
+
+
+def validate_config(c):
+    positive = ("steps", "batch_size", "seq_len", "hidden_size", "num_layers", "embedding_dim", "n_head",
+                "n_embd", "eval_every", "eval_batches", "checkpoint_every")
+    for k in positive:
+        if not isinstance(c[k], int) or c[k] <= 0:
+            raise ValueError(f"--{k.replace('_', '-')} must be a positive integer, got {c[k]!r}")
+    if not c["lr"] > 0 or not math.isfinite(c["lr"]):
+        raise ValueError(f"--lr must be a positive number, got {c['lr']}")
+    if not 0 <= c["min_lr"] <= c["lr"]:
+        raise ValueError(f"--min-lr must be between 0 and --lr ({c['lr']}), got {c['min_lr']}")
+    if not 0 <= c["dropout"] < 1:
+        raise ValueError(f"--dropout must be in [0, 1), got {c['dropout']}")
+    if c["warmup"] < 0 or c["warmup"] > c["steps"]:
+        raise ValueError(f"--warmup must be between 0 and --steps ({c['steps']}), got {c['warmup']}")
+    if c["grad_clip"] < 0:
+        raise ValueError(f"--grad-clip must be >= 0 (0 turns clipping off), got {c['grad_clip']}")
+    if c["model"] == "gpt" and c["n_embd"] % c["n_head"]:
+        raise ValueError(f"--n-embd ({c['n_embd']}) must be divisible by --n-head ({c['n_head']})")
+    if c["model"] != "gpt" and "n_head" in c.get("explicit", ()):
+        raise ValueError(f"--n-head applies to --model gpt, not {c['model']}")
+    if c["model"] == "gpt" and "hidden_size" in c.get("explicit", ()):
+        raise ValueError("--hidden-size applies to recurrent models; use --n-embd for gpt")
+
+
+# ---------------------------------------------------------------------- model
+def build_model(config, vocab_size):
+    """The model a config describes (after seeding, so initialisation repeats)."""
+    from ..models import CharRNN, GPT
+    if config["model"] == "gpt":
+        return GPT(vocab_size=vocab_size, block_size=config["seq_len"], n_layer=config["num_layers"],
+                   n_head=config["n_head"], n_embd=config["n_embd"], dropout=config["dropout"],
+                   bias=config["bias"])
+    return CharRNN(vocab_size, cell=config["model"], hidden_size=config["hidden_size"],
+                   num_layers=config["num_layers"], embedding_dim=config["embedding_dim"],
+                   dropout=config["dropout"])
+
+
+def build_optimizer(model, config):
+    from .. import optim
+    betas = (0.9, config["beta2"])
+    if hasattr(model, "configure_optimizers"):
+        return model.configure_optimizers(config["weight_decay"], config["lr"], betas)
+    return optim.AdamW(model.parameters(), lr=config["lr"], betas=betas, weight_decay=config["weight_decay"])
+
+
+def build_scheduler(optimizer, config):
+    from ..optim.lr_scheduler import warmup_cosine
+    return warmup_cosine(optimizer, config["warmup"], config["steps"], config["min_lr"])
+
+
+def _loaders(config, train_ids, val_ids):
+    if config["model"] == "gpt":
+        train = LMWindowLoader(train_ids, config["seq_len"], config["batch_size"], seed=config["seed"])
+        val = LMWindowLoader(val_ids, config["seq_len"], config["batch_size"], seed=config["seed"] + 1)
+        return train, val, LanguageModelTask()
+    train = ContiguousBatches(train_ids, config["batch_size"], config["seq_len"])
+    val = ContiguousBatches(val_ids, config["batch_size"], config["seq_len"])
+    return train, val, RecurrentLMTask()
+
+
+def _encoded_corpus(config, tokenizer=None):
+    text = load_corpus(config["data"])
+    tokenizer = tokenizer or CharTokenizer().fit(text)
+    ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    train_ids, val_ids = train_val_split(ids, config["val_fraction"])
+    min_len = config["batch_size"] * (config["seq_len"] + 1)
+    if len(val_ids) < min_len:
+        raise ValueError(f"{config['data']}: the validation split has {len(val_ids)} characters; "
+                         f"batch size {config['batch_size']} x (seq len {config['seq_len']} + 1) needs "
+                         f"{min_len}: use a longer text or smaller --batch-size/--seq-len")
+    return text, tokenizer, train_ids, val_ids
+
+
+def bigram_baseline(train_ids, val_ids, vocab_size):
+    """Validation loss (nats/char) of a character bigram model with add-one smoothing."""
+    counts = np.ones((vocab_size, vocab_size))
+    np.add.at(counts, (train_ids[:-1], train_ids[1:]), 1)
+    logp = np.log(counts / counts.sum(axis=1, keepdims=True))
+    return float(-logp[val_ids[:-1], val_ids[1:]].mean())
+
+
+# ---------------------------------------------------------------------- train
+def _check_out_dir(config, resume):
+    ckpt = os.path.join(config["out"], "checkpoint.npz")
+    if resume and not os.path.exists(ckpt):
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
+    if not resume and os.path.exists(ckpt):
+        raise ValueError(f"{config['out']} already holds a run; pass --resume to continue it, "
+                         f"or --out to train into another directory")
+    return ckpt
+
+
+def _config_for_resume(config, ckpt):
+    saved = load_checkpoint(ckpt)
+    old = saved["config"]
+    clashes = [k for k in ARCHITECTURE_KEYS if k in config["explicit"] and config[k] != old.get(k)]
+    if clashes:
+        raise ValueError(f"--resume: {', '.join('--' + k.replace('_', '-') for k in clashes)} differ from "
+                         f"the checkpoint in {config['out']} ({', '.join(f'{k}={old.get(k)!r}' for k in clashes)})")
+    merged = dict(old)
+    for k in config["explicit"]:
+        merged[k] = config[k]          # e.g. more --steps
+    merged["out"], merged["explicit"] = config["out"], config["explicit"]
+    return merged, tokenizer_from_dict(saved["tokenizer"])
+
+
+def train_from_config(config, resume=False, progress=True, print_fn=print):
+    """Train as ``scratchnet train`` does; returns the exit status."""
+    ckpt = _check_out_dir(config, resume)
+    tokenizer = None
+    if resume:
+        config, tokenizer = _config_for_resume(config, ckpt)
+    manual_seed(config["seed"])
+    _, tokenizer, train_ids, val_ids = _encoded_corpus(config, tokenizer)
+    model = build_model(config, tokenizer.vocab_size)
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config)
+    train_loader, val_loader, task = _loaders(config, train_ids, val_ids)
+    saved_config = {k: v for k, v in config.items() if k != "explicit"}
+    trainer = Trainer(model, optimizer, train_loader, val_loader, task=task, scheduler=scheduler,
+                      grad_clip=config["grad_clip"] or None, eval_every=config["eval_every"],
+                      eval_batches=config["eval_batches"], checkpoint_every=config["checkpoint_every"],
+                      out_dir=config["out"], progress=progress, config=saved_config, tokenizer=tokenizer)
+    if resume:
+        trainer.resume(ckpt)
+        print_fn(f"resuming {config['out']} at step {trainer.step}")
+    print_fn(f"training {config['model']} ({model.num_parameters():,} parameters) on {config['data']} "
+             f"({len(train_ids):,} train / {len(val_ids):,} val characters, vocabulary {tokenizer.vocab_size}) "
+             f"for {config['steps']} steps")
+    start = time.perf_counter()
+    trainer.fit(steps=config["steps"])
+    elapsed = time.perf_counter() - start
+    if trainer.interrupted:
+        print_fn(f"interrupted at step {trainer.step}; checkpoint saved to {trainer.checkpoint_path} "
+                 f"(continue with --resume)")
+        return 130
+    _report(trainer, tokenizer, train_ids, val_ids, elapsed, config, print_fn)
+    return 0
+
+
+def _report(trainer, tokenizer, train_ids, val_ids, elapsed, config, print_fn):
+    from ..generate import generate
+    metrics = trainer.evaluate()
+    bigram = bigram_baseline(train_ids, val_ids, tokenizer.vocab_size)
+    last = trainer.history[-1]["loss"] if trainer.history else float("nan")
+    print_fn(f"done: {trainer.step} steps in {elapsed:.0f} s; train loss {last:.4f}; "
+             f"val loss {metrics['loss']:.4f} nats/char (perplexity {metrics['perplexity']:.2f}, "
+             f"{metrics['bpc']:.3f} bits/char, accuracy {metrics['accuracy']:.3f}); "
+             f"character bigram baseline {bigram:.4f}")
+    print_fn(f"checkpoints: {trainer.checkpoint_path} (latest), {trainer.best_path} (best val)")
+    if config["sample_tokens"]:
+        print_fn("sample:\n" + generate(trainer.model, tokenizer, "\n", config["sample_tokens"],
+                                        temperature=0.8, seed=config["seed"]))
+
+
+# ------------------------------------------------------------ generate/evaluate
+def _checkpoint_file(path):
+    if os.path.isdir(path):
+        for name in ("best.npz", "checkpoint.npz"):
+            if os.path.exists(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise FileNotFoundError(f"{path} holds no checkpoint (best.npz or checkpoint.npz)")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_run(path):
+    """(model in eval mode, tokenizer, config) from a run directory or checkpoint file."""
+    path = _checkpoint_file(path)
+    state = load_checkpoint(path)
+    config = state["config"]
+    tokenizer = tokenizer_from_dict(state["tokenizer"])
+    model = build_model(config, tokenizer.vocab_size)
+    try:
+        model.load_state_dict(state["model"])
+    except ValueError as e:
+        raise ValueError(f"{path}: the weights do not fit a {config.get('model')} model: {e}") from None
+    return model.eval(), tokenizer, config
+
+
+def evaluate_run(path, data=None, batches=50):
+    model, tokenizer, config = load_run(path)
+    if data is not None:
+        text = load_corpus(data)
+        ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+        val_ids = ids
+        source = data
+    else:
+        _, _, _, val_ids = _encoded_corpus(config, tokenizer)
+        source = f"{config['data']} (validation split)"
+    config = dict(config, batch_size=min(config["batch_size"], max(1, len(val_ids) // (config["seq_len"] + 1))))
+    _, val_loader, task = _loaders(config, val_ids, val_ids)
+    metrics = evaluate_model(model, val_loader, task, max_batches=batches)
+    return {"data": source, "tokens": int(len(val_ids)), **metrics}
