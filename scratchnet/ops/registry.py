@@ -25,6 +25,36 @@ class Sample:
     check: dict = field(default_factory=dict)   # gradcheck options for this sample
 
 
+def _to_inputs(obj):
+    """Float arrays (also inside lists) become float64 tensors that require grad."""
+    from ..tensor import Tensor
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+        return Tensor(obj.astype(np.float64), requires_grad=True)
+    if isinstance(obj, list):
+        return [_to_inputs(o) for o in obj]
+    return obj
+
+
+def _flat_tensors(args):
+    from ..tensor import Tensor
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(a)
+        elif isinstance(a, list):
+            out.extend(_flat_tensors(a))
+    return out
+
+
+def _rebuild(a, it):
+    from ..tensor import Tensor
+    if isinstance(a, Tensor):
+        return next(it)
+    if isinstance(a, list):
+        return [_rebuild(x, it) for x in a]
+    return a
+
+
 @dataclass
 class Entry:
     function: type
@@ -34,6 +64,18 @@ class Entry:
     @property
     def name(self):
         return self.function.__name__
+
+    def checkable(self, sample):
+        """``(fn, tensors)`` for gradcheck: ``fn(*tensors)`` calls the op on
+        ``sample`` with its float arrays replaced by the given tensors."""
+        args = [_to_inputs(a) for a in sample.args]
+        tensors = _flat_tensors(args)
+
+        def fn(*ts):
+            it = iter(ts)
+            return self.call(*[_rebuild(a, it) for a in args], **sample.kwargs)
+
+        return fn, tensors
 
 
 def register(function, call, samples):
