@@ -6,3 +6,4 @@ from .normalization import LayerNorm
 from .dropout import Dropout
 from . import init, utils
 from .loss import CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss, L1Loss
+from .attention import MultiheadAttention  # noqa: E402
