@@ -566,7 +566,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
     a, b = 1.0 - eps, eps / C
     if reduction == "mean":
         w_sum = float(w[target[valid]].astype(np.float64).sum())
-        s_den = w_sum if weight is not None else float(N)
+        s_den = w_sum                   # torch: the same denominator, weight or not
         a = a / w_sum if w_sum != 0 else 0.0
         b = b / s_den if s_den != 0 else 0.0
     nll = np.empty(N, dtype=np.float64)

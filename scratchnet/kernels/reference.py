@@ -116,9 +116,10 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
 
         (1 - eps) * sum(nll) / W_t + eps / C * sum(smooth) / W_s
 
-    with W_t = sum of w[y_i] over the non-ignored rows, and W_s = W_t when a
-    weight is given but N (every row, ignored ones included) when it is not:
-    PyTorch's quirk, kept on purpose.  All rows ignored gives nan for 'mean'
+    with W_t = W_s = sum of w[y_i] over the non-ignored rows (the number of
+    non-ignored rows when weight is None).  Checked against torch 2.13:
+    F.cross_entropy divides the smoothing term by the non-ignored count, not
+    by N, also when weight is None.  All rows ignored gives nan for 'mean'
     (0 / 0) with a zero gradient.
 
     grad is d(sum of the loss outputs)/d logits.  Since d logp[i, c]/d x[i, k]
@@ -154,7 +155,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
         loss = np.asarray(a * nll.sum() + b * smooth.sum(), dtype=dtype)
     elif reduction == "mean":
         w_sum = float(w_t.astype(np.float64).sum())
-        s_den = w_sum if weight is not None else float(N)
+        s_den = w_sum                   # torch: the same denominator, weight or not
         with np.errstate(invalid="ignore", divide="ignore"):
             loss = np.asarray((1 - eps) * (nll.sum() / dtype.type(w_sum))
                               + eps / C * (smooth.sum() / dtype.type(s_den)),
