@@ -7,3 +7,4 @@ from .dropout import Dropout
 from . import init, utils
 from .loss import CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss, L1Loss
 from .attention import MultiheadAttention  # noqa: E402
+from .recurrent import RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU

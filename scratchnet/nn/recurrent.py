@@ -1,0 +1,412 @@
+"""Recurrent layers: ``RNNCell``, ``LSTMCell``, ``GRUCell`` and the sequence
+layers ``RNN``, ``LSTM``, ``GRU`` (PyTorch's arguments, shapes, gate order and
+``state_dict`` keys).
+
+Every cell first projects its input, ``xp = x W_ih^T + b_ih``, then adds the
+hidden projection ``h W_hh^T + b_hh`` (the split of the two biases is
+PyTorch's; it matters for the GRU):
+
+    RNN:   h' = tanh(xp + h W_hh^T + b_hh)            (or relu)
+    LSTM:  i, f, g, o = split(xp + h W_hh^T + b_hh, 4)
+           i, f, o = sigmoid(i), sigmoid(f), sigmoid(o);  g = tanh(g)
+           c' = f * c + i * g;   h' = o * tanh(c')
+    GRU:   r, z, n_x = split(xp, 3);  h_r, h_z, h_n = split(h W_hh^T + b_hh, 3)
+           r = sigmoid(r + h_r);  z = sigmoid(z + h_z)
+           n = tanh(n_x + r * h_n);   h' = (1 - z) * n + z * h
+
+Parameters (G = 1, 4, 3 gates): weight_ih (G*H, I), weight_hh (G*H, H),
+bias_ih and bias_hh (G*H,), all initialised U(-1/sqrt(H), 1/sqrt(H)).
+
+The sequence layers have two execution paths that share the parameters and
+the code that handles them (``_RNNBase._direction_weights``):
+
+* ``path='fused'`` (default): one autograd node per layer and direction,
+  the recurrence and its backward through time in compiled kernels
+  (``scratchnet.ops.recurrent``);
+* ``path='composed'``: a Python loop over time that calls the step functions
+  below, op by op, exactly as the cells do.  This is the version to read.
+Both give the same numbers (tested to 1e-10 in float64).
+"""
+import math
+
+import numpy as np
+
+from .. import ops
+from .. import functional as F
+from ..dtypes import get_default_dtype
+from ..ops import recurrent as fused
+from ..ops._util import as_tensor
+from ..random import default_generator
+from ..tensor import Tensor
+from .module import Module, Parameter
+
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
+
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+# ----------------------------------------------------------------------------
+# one time step, composed from autograd ops (state is a tuple: (h,) or (h, c))
+# ----------------------------------------------------------------------------
+def _hidden(h, w_hh_t, b_hh):
+    """h W_hh^T + b_hh: (B, H) @ (H, G*H) -> (B, G*H)."""
+    gh = h @ w_hh_t
+    return gh if b_hh is None else gh + b_hh
+
+
+def rnn_step(xp, state, w_hh_t, b_hh, nonlinearity="tanh"):
+    """h' = act(xp + h W_hh^T + b_hh)."""
+    a = xp + _hidden(state[0], w_hh_t, b_hh)
+    return (a.tanh() if nonlinearity == "tanh" else a.relu(),)
+
+
+def lstm_step(xp, state, w_hh_t, b_hh):
+    """(h', c') of the LSTM (gate order i, f, g, o)."""
+    h, c = state
+    i, f, g, o = ops.split(xp + _hidden(h, w_hh_t, b_hh), 4, axis=-1)   # 4 x (B, H)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def gru_step(xp, state, w_hh_t, b_hh):
+    """h' of the GRU (gate order r, z, n)."""
+    h = state[0]
+    x_r, x_z, x_n = ops.split(xp, 3, axis=-1)                       # 3 x (B, H)
+    h_r, h_z, h_n = ops.split(_hidden(h, w_hh_t, b_hh), 3, axis=-1)
+    r = (x_r + h_r).sigmoid()
+    z = (x_z + h_z).sigmoid()
+    n = (x_n + r * h_n).tanh()
+    return ((1 - z) * n + z * h,)
+
+
+def _step(mode):
+    if mode == "lstm":
+        return lstm_step
+    if mode == "gru":
+        return gru_step
+    return lambda xp, s, w, b: rnn_step(xp, s, w, b, mode[4:])
+
+
+def _project(x, w_ih, b_ih):
+    """x W_ih^T + b_ih for x (..., I): one matmul over every leading position."""
+    xp = x @ w_ih.T                                                   # (..., I) @ (I, G*H)
+    return xp if b_ih is None else xp + b_ih
+
+
+# ----------------------------------------------------------------------------
+# parameters, input and state handling shared by the cells and the layers
+# ----------------------------------------------------------------------------
+def _add_parameters(module, suffix, input_size, hidden_size, gates, bias):
+    """Register weight_ih{suffix} (G*H, I), weight_hh{suffix} (G*H, H) and
+    bias_ih{suffix}, bias_hh{suffix} (G*H,) (or None), all U(-1/sqrt(H), 1/sqrt(H))."""
+    k = 1.0 / math.sqrt(hidden_size)
+    shapes = {"weight_ih": (gates * hidden_size, input_size),
+              "weight_hh": (gates * hidden_size, hidden_size)}
+    if bias:
+        shapes.update(bias_ih=(gates * hidden_size,), bias_hh=(gates * hidden_size,))
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        value = None
+        if name in shapes:
+            data = default_generator().uniform(-k, k, size=shapes[name])
+            value = Parameter(data.astype(get_default_dtype()))
+        module.register_parameter(name + suffix, value)
+
+
+def _check_sizes(where, input_size, hidden_size):
+    for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{where}: {name} must be a positive int, got {v!r}")
+
+
+def _as_float(x, dtype, where, what):
+    """A Tensor of the parameters' dtype (arrays are converted; a Tensor of
+    another float dtype is an error, as in PyTorch)."""
+    if isinstance(x, Tensor):
+        if x.dtype != dtype:
+            raise TypeError(f"{where}: {what} has dtype {x.dtype} but the parameters are {dtype}; "
+                            f"convert one of them (.astype / module.to)")
+        return x
+    if not isinstance(x, (np.ndarray, list, tuple, float, int)):
+        raise TypeError(f"{where}: {what} must be a Tensor or an array, got {type(x).__name__}")
+    return as_tensor(np.asarray(x, dtype=dtype), where=where)
+
+
+def _check_state(where, what, s, shape):
+    if s.shape != shape:
+        raise ValueError(f"{where}: {what} has shape {s.shape}, expected {shape}")
+    return s
+
+
+class _CellBase(Module):
+    """Parameters and forward shared by RNNCell, LSTMCell and GRUCell."""
+
+    mode = None
+
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        _check_sizes(type(self).__name__, input_size, hidden_size)
+        self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
+        _add_parameters(self, "", self.input_size, self.hidden_size, GATES[self.mode], self.bias)
+
+    def _run(self, input, hx):
+        """Validate, run one step, return (state tuple, batched)."""
+        where = type(self).__name__
+        dtype = self.weight_ih.dtype
+        x = _as_float(input, dtype, where, "input")
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{where}: input must be (B, {self.input_size}) or ({self.input_size},), "
+                             f"got shape {x.shape}")
+        batched = x.ndim == 2
+        x = x if batched else x.unsqueeze(0)                          # (I,) -> (1, I)
+        n_state = 2 if self.mode == "lstm" else 1
+        shape = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        if hx is None:
+            state = tuple(Tensor._wrap(np.zeros(shape, dtype)) for _ in range(n_state))
+        else:
+            hx = tuple(hx) if n_state == 2 else (hx,)
+            if len(hx) != n_state:
+                raise ValueError(f"{where}: hx must be a pair (h, c), got {len(hx)} elements")
+            state = tuple(_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape) for s in hx)
+        state = state if batched else tuple(s.unsqueeze(0) for s in state)  # (H,) -> (1, H)
+        xp = _project(x, self.weight_ih, self.bias_ih)                 # (B, G*H)
+        new = _step(self.mode)(xp, state, self.weight_hh.T, self.bias_hh)
+        return new if batched else tuple(s.squeeze(0) for s in new)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class RNNCell(_CellBase):
+    """Elman cell: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu).
+
+    input (B, I) or (I,), hx (B, H) / (H,) or None (zeros) -> h' (B, H) / (H,).
+    weight_ih (H, I), weight_hh (H, H), bias_ih, bias_hh (H,); all
+    U(-1/sqrt(H), 1/sqrt(H)).
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        object.__setattr__(self, "mode", "rnn_" + nonlinearity)
+        super().__init__(input_size, hidden_size, bias)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        return self._run(input, hx)[0]
+
+
+class LSTMCell(_CellBase):
+    """LSTM cell (gate order i, f, g, o):
+
+        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)     f = sigmoid(W_if x + ... )
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)        o = sigmoid(W_io x + ... )
+        c' = f * c + i * g                             h' = o * tanh(c')
+
+    input (B, I) or (I,), hx = (h, c) each (B, H) / (H,), or None (zeros)
+    -> (h', c').  weight_ih (4H, I) = [W_ii; W_if; W_ig; W_io], weight_hh
+    (4H, H), bias_ih, bias_hh (4H,); all U(-1/sqrt(H), 1/sqrt(H)).
+    """
+
+    mode = "lstm"
+
+    def forward(self, input, hx=None):
+        return self._run(input, hx)
+
+
+class GRUCell(_CellBase):
+    """GRU cell (gate order r, z, n):
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+        z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h' = (1 - z) * n + z * h
+
+    input (B, I) or (I,), hx (B, H) / (H,) or None -> h'.  weight_ih (3H, I),
+    weight_hh (3H, H), bias_ih, bias_hh (3H,); all U(-1/sqrt(H), 1/sqrt(H)).
+    """
+
+    mode = "gru"
+
+    def forward(self, input, hx=None):
+        return self._run(input, hx)[0]
+
+
+# ----------------------------------------------------------------------------
+# multi-layer, optionally bidirectional sequence layers
+# ----------------------------------------------------------------------------
+class _RNNBase(Module):
+    """RNN / LSTM / GRU over whole sequences.
+
+    input (T, B, I) (``batch_first``: (B, T, I)) or unbatched (T, I);
+    hx: (L*D, B, H) (LSTM: a pair (h_0, c_0)) or None for zeros, D = 2 if
+    bidirectional.  Returns (output (T, B, D*H), h_n (L*D, B, H)); the LSTM
+    returns (output, (h_n, c_n)).  Layer k > 0 reads the D*H outputs of layer
+    k-1, after dropout (training only, not after the last layer).
+    """
+
+    mode = None
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, path="fused"):
+        super().__init__()
+        name = type(self).__name__
+        _check_sizes(name, input_size, hidden_size)
+        if not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
+            raise ValueError(f"{name}: num_layers must be a positive int, got {num_layers!r}")
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout <= 1):
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if path not in ("fused", "composed"):
+            raise ValueError(f"{name}: path must be 'fused' or 'composed', got {path!r}")
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.bidirectional, self.path = bool(bidirectional), path
+        self._step_hook = None      # diagnostics: called (layer, direction, t, h) on the composed path
+        D = 2 if self.bidirectional else 1
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else D * self.hidden_size
+            for d in range(D):
+                _add_parameters(self, self._suffix(layer, d), layer_input, self.hidden_size,
+                                GATES[self.mode], self.bias)
+
+    @staticmethod
+    def _suffix(layer, direction):
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _direction_weights(self, layer, direction):
+        """(w_ih, w_hh, b_ih, b_hh) of one layer and direction (biases may be None)."""
+        s = self._suffix(layer, direction)
+        return tuple(getattr(self, n + s) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    # -------------------------------------------------------------- inputs
+    def _prepare_input(self, input):
+        """(x (T, B, I), batched)."""
+        where = type(self).__name__
+        x = _as_float(input, self.weight_ih_l0.dtype, where, "input")
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{where}: input must be 3-D {'(B, T, I)' if self.batch_first else '(T, B, I)'} "
+                             f"or 2-D (T, I) with I = {self.input_size}, got shape {x.shape}")
+        if x.shape[-2 if x.ndim == 2 else (1 if self.batch_first else 0)] == 0:
+            raise ValueError(f"{where}: the input sequence is empty (shape {x.shape})")
+        if x.ndim == 2:
+            return x.unsqueeze(1), False                                # (T, I) -> (T, 1, I)
+        return (x.swapaxes(0, 1) if self.batch_first else x), True     # (B, T, I) -> (T, B, I)
+
+    def _initial_states(self, hx, batch, batched):
+        """A list of L*D state tuples ((h,) or (h, c), each (B, H) or None)."""
+        where = type(self).__name__
+        D = 2 if self.bidirectional else 1
+        n = self.num_layers * D
+        n_state = 2 if self.mode == "lstm" else 1
+        if hx is None:
+            return [(None,) * n_state] * n
+        hx = tuple(hx) if n_state == 2 else (hx,)
+        if len(hx) != n_state:
+            raise ValueError(f"{where}: hx must be a pair (h_0, c_0), got {len(hx)} elements")
+        shape = (n, batch, self.hidden_size) if batched else (n, self.hidden_size)
+        dtype = self.weight_ih_l0.dtype
+        states = [_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape) for s in hx]
+        states = states if batched else [s.unsqueeze(1) for s in states]  # (n, H) -> (n, 1, H)
+        return [tuple(s[k] for s in states) for k in range(n)]
+
+    # ------------------------------------------------------------- forward
+    def forward(self, input, hx=None):
+        x, batched = self._prepare_input(input)
+        states = self._initial_states(hx, x.shape[1], batched)
+        D = 2 if self.bidirectional else 1
+        finals = []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                hs, state = self._run_direction(x, states[layer * D + d], layer, d)
+                outs.append(hs)
+                finals.append(state)
+            x = outs[0] if D == 1 else ops.cat(outs, axis=2)            # (T, B, D*H)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        output = x if not self.batch_first else x.swapaxes(0, 1)        # (T, B, .) -> (B, T, .)
+        final = [ops.stack([s[k] for s in finals], axis=0) for k in range(len(finals[0]))]  # (L*D, B, H)
+        if not batched:
+            output = output.squeeze(1)                                  # (T, 1, .) -> (T, .)
+            final = [s.squeeze(1) for s in final]
+        return output, (tuple(final) if self.mode == "lstm" else final[0])
+
+    def _run_direction(self, x, state, layer, direction):
+        """(hs (T, B, H), final state tuple) of one layer and direction."""
+        weights = self._direction_weights(layer, direction)
+        if self.path == "fused":
+            return self._run_fused(x, state, weights, direction == 1)
+        return self._run_composed(x, state, weights, layer, direction)
+
+    def _run_fused(self, x, state, weights, reverse):
+        if self.mode == "lstm":
+            hs, h, c = fused.lstm_layer(x, *state, *weights, reverse=reverse)
+            return hs, (h, c)
+        if self.mode == "gru":
+            hs, h = fused.gru_layer(x, *state, *weights, reverse=reverse)
+        else:
+            hs, h = fused.rnn_layer(x, *state, *weights, nonlinearity=self.mode[4:], reverse=reverse)
+        return hs, (h,)
+
+    def _run_composed(self, x, state, weights, layer, direction):
+        w_ih, w_hh, b_ih, b_hh = weights
+        T, B = x.shape[:2]
+        zeros = np.zeros((B, self.hidden_size), x.dtype)
+        state = tuple(Tensor._wrap(zeros) if s is None else s for s in state)
+        xp = _project(x, w_ih, b_ih)                                    # (T, B, G*H)
+        # one split for all steps (indexing xp[t] T times would scatter T full-size gradients)
+        xps = [p.reshape(B, -1) for p in ops.split(xp, T, axis=0)]      # T x (B, G*H)
+        w_hh_t = w_hh.T                                                 # (H, G*H)
+        step = _step(self.mode)
+        hs = [None] * T
+        for t in (range(T - 1, -1, -1) if direction else range(T)):
+            state = step(xps[t], state, w_hh_t, b_hh)
+            hs[t] = state[0]
+            if self._step_hook is not None:
+                self._step_hook(layer, direction, t, state[0])
+        return ops.stack(hs, axis=0), state                            # (T, B, H)
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
+                              ("bidirectional", False), ("path", "fused")):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)!r}"
+        return s
+
+
+class RNN(_RNNBase):
+    """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu),
+    layer by layer.  ``RNN(input_size, hidden_size, num_layers=1,
+    nonlinearity='tanh', bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False, path='fused')``.  Parameters weight_ih_l{k} (H, I_k),
+    weight_hh_l{k} (H, H), bias_ih_l{k}, bias_hh_l{k} (H,) (+ ``_reverse``),
+    U(-1/sqrt(H), 1/sqrt(H)).  See ``_RNNBase`` for the shapes."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, path="fused"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        object.__setattr__(self, "mode", "rnn_" + nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, path)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(_RNNBase):
+    """Long short-term memory (equations in ``LSTMCell``; gate order i, f, g, o),
+    layer by layer.  Returns (output, (h_n, c_n)).  Parameters weight_ih_l{k}
+    (4H, I_k), weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,)
+    (+ ``_reverse``), U(-1/sqrt(H), 1/sqrt(H))."""
+
+    mode = "lstm"
+
+
+class GRU(_RNNBase):
+    """Gated recurrent unit (equations in ``GRUCell``; gate order r, z, n),
+    layer by layer.  Parameters weight_ih_l{k} (3H, I_k), weight_hh_l{k}
+    (3H, H), bias_ih_l{k}, bias_hh_l{k} (3H,) (+ ``_reverse``),
+    U(-1/sqrt(H), 1/sqrt(H))."""
+
+    mode = "gru"
