@@ -1,0 +1,65 @@
+"""Adam and AdamW (PyTorch's ``torch.optim.Adam`` / ``AdamW``).
+
+With g = grad (negated if ``maximize``), betas (b1, b2), at step t:
+
+    g    <- g + lambda * p               (Adam, weight_decay lambda != 0: L2 in the gradient)
+    p    <- p * (1 - lr * lambda)        (AdamW: decoupled decay, before the update)
+    m    <- m + (1 - b1) * (g - m)       (lerp)
+    v    <- b2 * v + (1 - b2) * g^2
+    v^   = max(v^, v)                    (amsgrad; v^ replaces v below)
+    p    <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (amsgrad).
+"""
+import numpy as np
+
+from .optimizer import Optimizer, _check_nonnegative, _check_range, lerp_
+
+
+class Adam(Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _check(self, group):
+        where = type(self).__name__
+        _check_nonnegative(group, ("lr", "eps", "weight_decay"), where)
+        if len(group["betas"]) != 2:
+            raise ValueError(f"{where}: betas must be a pair (beta1, beta2), got {group['betas']}")
+        for i, beta in enumerate(group["betas"]):
+            _check_range(f"beta parameter at index {i}", beta, 0.0, 1.0, where=where)
+
+    def _update(self, p, grad, state, group):
+        lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        if not state:
+            state["step"] = 0
+            for name in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ()):
+                state[name] = np.zeros_like(p.data)
+        state["step"] += 1
+        step = state["step"]
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                p.data *= 1 - lr * wd
+            else:
+                grad = grad + wd * p.data
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        lerp_(exp_avg, grad, 1 - beta1)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            exp_avg_sq = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+        step_size = lr / (1 - beta1 ** step)
+        denom = np.sqrt(exp_avg_sq) / ((1 - beta2 ** step) ** 0.5) + group["eps"]
+        p.data -= step_size * (exp_avg / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default 1e-2)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)

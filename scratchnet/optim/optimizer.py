@@ -1,0 +1,215 @@
+"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad``,
+``state_dict`` / ``load_state_dict`` (PyTorch's layout), and the ``step`` loop.
+
+A subclass lists its hyperparameters in ``defaults``, checks them in
+``_check(group)`` and updates one parameter in ``_update(p, grad, state,
+group)`` by writing into ``p.data`` in place (so every reference to the
+array, e.g. a module's, sees the new values). Hyperparameters are read from
+the group at every step, so a scheduler changes the learning rate by writing
+``group['lr']``.
+
+``state_dict()`` is ``{'state': {index: {name: array or number}},
+'param_groups': [{hyperparameters..., 'params': [indices]}]}``: parameters are
+numbered in group order, exactly as in PyTorch, and the dict holds only
+arrays, numbers, strings, lists and dicts, so ``sn.save`` can store it.
+"""
+import warnings
+
+import numpy as np
+
+from ..autograd.grad_mode import enable_grad, no_grad
+from ..tensor import Tensor
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+def _check_range(name, value, low=0.0, high=None, where="Optimizer"):
+    """ValueError unless low <= value (< high)."""
+    if value < low or (high is not None and value >= high):
+        raise ValueError(f"{where}: invalid {name}: {value}")
+
+
+def _check_nonnegative(group, keys, where):
+    """ValueError naming the first of ``keys`` (hyperparameter names) that is negative."""
+    labels = {"lr": "learning rate", "eps": "epsilon value"}
+    for key in keys:
+        _check_range(labels.get(key, f"{key} value"), group[key], where=where)
+
+
+class Optimizer:
+    """Base class of the optimizers (see the module docstring)."""
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = {}                 # parameter -> dict of arrays / numbers
+        self.param_groups = []
+        self._check(self.defaults)
+        if isinstance(params, (Tensor, set)):
+            raise TypeError(f"{self._name}: params must be an ordered iterable of Tensors or "
+                            f"dicts, got {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{self._name}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    @property
+    def _name(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        lines = [f"{self._name} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+    # ------------------------------------------------------------ parameters
+    def add_param_group(self, param_group):
+        """Add a dict with ``'params'`` and optional hyperparameters (the
+        missing ones take the optimizer's defaults)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{self._name}.add_param_group: expected a dict, "
+                            f"got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set) or params is None:
+            raise TypeError(f"{self._name}: a group's 'params' must be a Tensor or an ordered "
+                            f"sequence of Tensors, got {type(params).__name__}")
+        group["params"] = params = list(params)
+        for p in params:
+            self._check_param(p)
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn(f"{self._name}: a parameter group holds duplicate parameters",
+                          stacklevel=2)
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"{self._name}: parameter group didn't specify a value of "
+                                 f"required optimization parameter {name}")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError(f"{self._name}: some parameters appear in more than one parameter group")
+        self._check(group)
+        self.param_groups.append(group)
+
+    def _check_param(self, p):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{self._name} can only optimize Tensors, got {type(p).__name__}")
+        if p.dtype.kind != "f" or not p.requires_grad:
+            raise TypeError(f"{self._name} can only optimize floating-point Tensors that require "
+                            f"grad, got dtype {p.dtype}, requires_grad={p.requires_grad} "
+                            f"(shape {p.shape})")
+        if not p.is_leaf:
+            raise ValueError(f"{self._name} can't optimize a non-leaf Tensor (shape {p.shape})")
+
+    def _check(self, group):
+        """Subclasses: raise ValueError for invalid hyperparameters."""
+
+    # ----------------------------------------------------------------- steps
+    def zero_grad(self, set_to_none=True):
+        """Drop (or zero in place) the gradient of every parameter."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad[...] = 0
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient. ``closure``
+        (optional) re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = -p.grad if group.get("maximize") else p.grad
+                    self._update(p, grad, self.state.setdefault(p, {}), group)
+        return loss
+
+    def _update(self, p, grad, state, group):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self):
+        """PyTorch's layout (see the module docstring); arrays are copies."""
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: {k: np.array(v) if isinstance(v, np.ndarray) else v
+                                for k, v in s.items()}
+                 for p, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyperparameters and state saved by ``state_dict()`` (also
+        after a trip through ``sn.save`` / ``sn.load``)."""
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"{self._name}.load_state_dict: the state dict has {len(saved)} "
+                             f"parameter groups, the optimizer has {len(self.param_groups)}")
+        params = {}
+        for i, (group, old) in enumerate(zip(self.param_groups, saved)):
+            if len(old["params"]) != len(group["params"]):
+                raise ValueError(f"{self._name}.load_state_dict: parameter group {i} has "
+                                 f"{len(old['params'])} parameters in the state dict, "
+                                 f"{len(group['params'])} in the optimizer")
+            params.update(zip((int(k) for k in old["params"]), group["params"]))
+        state = {}
+        for key, values in state_dict["state"].items():
+            if int(key) not in params:
+                raise ValueError(f"{self._name}.load_state_dict: state for parameter {key}, "
+                                 f"which no parameter group lists")
+            p = params[int(key)]
+            state[p] = {name: self._state_value(p, name, v) for name, v in values.items()}
+        self.state = state
+        self.param_groups = [self._restore_group(group, old)
+                             for group, old in zip(self.param_groups, saved)]
+
+    def _state_value(self, p, name, value):
+        """A saved state entry as an array of the parameter's dtype and shape."""
+        if name == "step" or not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            return value.item() if isinstance(value, (np.generic, np.ndarray)) else value
+        if value.shape != p.shape:
+            raise ValueError(f"{self._name}.load_state_dict: state '{name}' has shape "
+                             f"{value.shape}, the parameter has shape {p.shape}")
+        return np.array(value, dtype=p.dtype)
+
+    @staticmethod
+    def _restore_group(group, old):
+        """The saved hyperparameters with this optimizer's params (lists that
+        were tuples, like ``betas``, become tuples again)."""
+        new = {k: v for k, v in old.items() if k != "params"}
+        for k, v in new.items():
+            if isinstance(group.get(k), tuple) and isinstance(v, list):
+                new[k] = tuple(v)
+        new["params"] = group["params"]
+        return new
+
+
+def lerp_(start, end, weight):
+    """start += weight * (end - start), in place, with PyTorch's two-sided formula."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+    return start
