@@ -8,3 +8,6 @@ from . import init, utils
 from .loss import CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss, MSELoss, L1Loss
 from .attention import MultiheadAttention  # noqa: E402
 from .recurrent import RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU
+from .transformer import (TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer,  # noqa: E402
+                          TransformerDecoder, PositionalEncoding, LearnedPositionalEmbedding,
+                          generate_square_subsequent_mask)
