@@ -57,6 +57,9 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            self.register_buffer(name, value)      # assigning to a buffer updates it (PyTorch)
+            return
         for store in (self._parameters, self._modules, self._buffers):
             store.pop(name, None)
         if isinstance(value, Parameter):
@@ -121,15 +124,17 @@ class Module:
         return _HookHandle(self._forward_hooks, key)
 
     # -------------------------------------------------------------- traversal
-    def named_modules(self, prefix=""):
-        """(name, module) for this module and every descendant, each once (iterative)."""
+    def named_modules(self, prefix="", remove_duplicate=True):
+        """(name, module) for this module and every descendant (iterative), each once
+        unless ``remove_duplicate=False`` (then a shared module under every name)."""
         seen = set()
         stack = [(prefix, self)]
         while stack:
             name, mod = stack.pop()
             if id(mod) in seen:
                 continue
-            seen.add(id(mod))
+            if remove_duplicate:
+                seen.add(id(mod))
             yield name, mod
             children = [(f"{name}.{n}" if name else n, m) for n, m in mod._modules.items() if m is not None]
             stack.extend(reversed(children))
@@ -176,9 +181,9 @@ class Module:
     def state_dict(self):
         """Ordered dict name -> np.ndarray (copies) of parameters and persistent buffers.
 
-        Shared parameters appear under every name that reaches them, as in PyTorch."""
+        Shared parameters and modules appear under every name that reaches them, as in PyTorch."""
         out = OrderedDict()
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             for name, p in mod._parameters.items():
                 if p is not None:
                     out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
@@ -221,7 +226,7 @@ class Module:
 
     def _state_targets(self):
         targets = OrderedDict()
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             for name, p in mod._parameters.items():
                 if p is not None:
                     targets[f"{mod_name}.{name}" if mod_name else name] = (p, "param", mod, name)
@@ -320,10 +325,9 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i):
-        mods = list(self._modules.values())
-        if isinstance(i, slice):
-            return Sequential(*mods[i])
-        return mods[i]
+        if isinstance(i, slice):   # keeps the original names, as PyTorch does
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
+        return list(self._modules.values())[i]
 
     def __len__(self):
         return len(self._modules)
