@@ -14,7 +14,7 @@ import numpy as np
 
 import scratchnet as sn
 import scratchnet.functional as F
-from scratchnet import nn
+from scratchnet import nn, optim
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
@@ -27,53 +27,6 @@ def _mlp_sn(dtype):
         if i < len(SIZES) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def _cross_entropy(logits, y):
-    if hasattr(F, "cross_entropy"):
-        return F.cross_entropy(logits, y)
-    logp = F.log_softmax(logits, axis=-1)
-    return -logp[np.arange(len(y)), y].mean()       # composed fallback
-
-
-class _InlineAdam:
-    """Adam (PyTorch's update) used only until scratchnet.optim lands."""
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    def step(self):
-        self.t += 1
-        b1, b2 = self.betas
-        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v):
-            g, tmp = p.grad, np.empty_like(p.data)
-            m *= b1
-            m += np.multiply(g, 1 - b1, out=tmp)              # m = b1 m + (1 - b1) g
-            v *= b2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp                                          # v = b2 v + (1 - b2) g^2
-            np.sqrt(v, out=tmp)
-            tmp *= 1 / np.sqrt(c2)
-            tmp += self.eps                                   # sqrt(v / c2) + eps
-            np.divide(m, tmp, out=tmp)
-            tmp *= self.lr / c1
-            p.data -= tmp
-
-
-def _adam(params):
-    try:
-        from scratchnet import optim
-        return optim.Adam(params, lr=1e-3), "scratchnet.optim.Adam"
-    except (ImportError, AttributeError):
-        return _InlineAdam(params, lr=1e-3), "inline Adam (scratchnet.optim missing)"
 
 
 def _interleaved_medians(steps_by_name, steps, warmup, block=5):
@@ -96,18 +49,18 @@ def _interleaved_medians(steps_by_name, steps, warmup, block=5):
 
 
 def scratchnet_step(x, y, dtype):
-    """One training step of the scratchnet MLP (and the optimizer's name)."""
+    """One training step of the scratchnet MLP."""
     sn.manual_seed(0)
     model = _mlp_sn(dtype)
-    opt, name = _adam(model.parameters())
+    opt = optim.Adam(model.parameters(), lr=1e-3)
     xt = sn.Tensor(x)
 
     def step():
         opt.zero_grad()
-        loss = _cross_entropy(model(xt), y)
+        loss = F.cross_entropy(model(xt), y)
         loss.backward()
         opt.step()
-    return step, name
+    return step
 
 
 def torch_step(x, y, dtype):
@@ -143,7 +96,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, SIZES[0])).astype(args.dtype)
     y = rng.integers(0, SIZES[-1], size=BATCH)
-    sn_step, opt_name = scratchnet_step(x, y, args.dtype)
+    sn_step = scratchnet_step(x, y, args.dtype)
     torch_result = torch_step(x, y, args.dtype)
     steps = {"scratchnet": sn_step}
     if torch_result is not None:
@@ -151,7 +104,7 @@ def main(argv=None):
     ms = _interleaved_medians(steps, args.steps, args.warmup)
     ms_sn = ms["scratchnet"]
     print(f"MLP {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, Adam, {args.dtype}, "
-          f"median of {args.steps} steps after {args.warmup} warm-up (kernels: {sn.kernels.backend()}; {opt_name})")
+          f"median of {args.steps} steps after {args.warmup} warm-up (kernels: {sn.kernels.backend()})")
     print(f"{'framework':<12}{'ms/step':>10}{'ratio':>10}")
     print(f"{'scratchnet':<12}{ms_sn:>10.2f}{1.0:>10.2f}")
     if torch_result is None:
