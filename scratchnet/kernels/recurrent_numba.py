@@ -2,13 +2,15 @@
 ``recurrent_reference.py`` (read that file for the equations).
 
 The dispatcher (``recurrent.py``) imports this module only on the first call
-that needs it, so ``import scratchnet`` never imports Numba.  Each compiled
-loop runs the whole time loop of one layer and direction:
+that needs it, so ``import scratchnet`` never imports Numba.  Per time step:
 
 * the hidden projection of one step, ``h_{t-1} W_hh^T`` (B, G*H), is one BLAS
-  call (``np.dot`` into a preallocated buffer);
-* the gate nonlinearities and the cell update are one fused loop over
-  (B, H) that reads each pre-activation once, with a vectorisable ``exp``;
+  call (NumPy's ``np.dot`` into a preallocated buffer, from Python: calling
+  BLAS from inside Numba would use SciPy's copy of OpenBLAS, whose thread
+  pool then fights NumPy's for the cores and makes every product erratic);
+* the gate nonlinearities and the cell update of that step are one compiled
+  loop over (B, H) that reads each pre-activation once, with a vectorisable
+  ``exp``;
 * the backward does the same in reverse, and leaves the weight gradients to
   the dispatcher (one GEMM over all steps).
 
@@ -44,47 +46,50 @@ def _tanh(x, one):
 # RNN
 # ----------------------------------------------------------------------------
 @njit(**_JIT)
-def _rnn_fwd(xp, h0, w_hh_t, b_hh, relu, hs):
-    T, B, H = xp.shape
+def _rnn_fwd_step(a, xp, b_hh, relu, h):
+    """h = act(xp + a + b_hh), a = h_{t-1} W_hh^T."""
+    B, H = h.shape
     one, zero = _as(1.0, xp), _as(0.0, xp)
-    a = np.empty((B, H), xp.dtype)
-    for t in range(T):
-        np.dot(h0 if t == 0 else hs[t - 1], w_hh_t, a)          # (B, H) @ (H, H)
-        for b in range(B):
-            for j in range(H):
-                v = xp[t, b, j] + a[b, j] + b_hh[j]
-                if relu:
-                    hs[t, b, j] = v if v > zero else zero
-                else:
-                    hs[t, b, j] = _tanh(v, one)
+    for b in range(B):
+        for j in range(H):
+            v = xp[b, j] + a[b, j] + b_hh[j]
+            if relu:
+                h[b, j] = v if v > zero else zero
+            else:
+                h[b, j] = _tanh(v, one)
 
 
 @njit(**_JIT)
-def _rnn_bwd(dhs, hs, w_hh, relu, dxp, dh):
-    T, B, H = dhs.shape
-    one, zero = _as(1.0, dhs), _as(0.0, dhs)
-    for t in range(T - 1, -1, -1):
-        for b in range(B):
-            for j in range(H):
-                g = dh[b, j] + dhs[t, b, j]
-                h = hs[t, b, j]
-                if relu:
-                    dxp[t, b, j] = g if h > zero else zero
-                else:
-                    dxp[t, b, j] = g * (one - h * h)
-        np.dot(dxp[t], w_hh, dh)                                  # (B, H) @ (H, H)
+def _rnn_bwd_step(dh, dhs, h, relu, dxp):
+    """dxp = (dh + dhs) * act'(a)."""
+    B, H = h.shape
+    one, zero = _as(1.0, h), _as(0.0, h)
+    for b in range(B):
+        for j in range(H):
+            g = dh[b, j] + dhs[b, j]
+            if relu:
+                dxp[b, j] = g if h[b, j] > zero else zero
+            else:
+                dxp[b, j] = g * (one - h[b, j] * h[b, j])
 
 
 def rnn_forward(xp, h0, w_hh, b_hh, relu):
+    T, B, H = xp.shape
     hs = np.empty_like(xp)
-    _rnn_fwd(xp, h0, np.ascontiguousarray(w_hh.T), b_hh, bool(relu), hs)
+    w_hh_t = np.ascontiguousarray(w_hh.T)                             # (H, H)
+    a = np.empty((B, H), xp.dtype)
+    for t in range(T):
+        np.dot(h0 if t == 0 else hs[t - 1], w_hh_t, out=a)
+        _rnn_fwd_step(a, xp[t], b_hh, bool(relu), hs[t])
     return hs
 
 
 def rnn_backward(dhs, hs, h0, w_hh, relu):
     dxp = np.empty_like(dhs)
     dh = np.zeros_like(h0)
-    _rnn_bwd(dhs, hs, w_hh, bool(relu), dxp, dh)
+    for t in range(dhs.shape[0] - 1, -1, -1):
+        _rnn_bwd_step(dh, dhs[t], hs[t], bool(relu), dxp[t])
+        np.dot(dxp[t], w_hh, out=dh)                                  # (B, H) @ (H, H)
     return dxp, dh
 
 
@@ -92,51 +97,44 @@ def rnn_backward(dhs, hs, h0, w_hh, relu):
 # LSTM
 # ----------------------------------------------------------------------------
 @njit(**_JIT)
-def _lstm_fwd(xp, h0, c0, w_hh_t, b_hh, hs, cs, gates):
-    T, B, G = xp.shape
-    H = G // 4
+def _lstm_fwd_step(a, xp, b_hh, c_prev, h, c, gates):
+    """Gates, c and h of one step from the pre-activations xp + a + b_hh."""
+    B, H = h.shape
     one = _as(1.0, xp)
-    a = np.empty((B, G), xp.dtype)
-    for t in range(T):
-        np.dot(h0 if t == 0 else hs[t - 1], w_hh_t, a)          # (B, H) @ (H, 4H)
-        c_prev = c0 if t == 0 else cs[t - 1]
-        for b in range(B):
-            for j in range(H):
-                i = _sigmoid(xp[t, b, j] + a[b, j] + b_hh[j], one)
-                f = _sigmoid(xp[t, b, H + j] + a[b, H + j] + b_hh[H + j], one)
-                g = _tanh(xp[t, b, 2 * H + j] + a[b, 2 * H + j] + b_hh[2 * H + j], one)
-                o = _sigmoid(xp[t, b, 3 * H + j] + a[b, 3 * H + j] + b_hh[3 * H + j], one)
-                c = f * c_prev[b, j] + i * g
-                cs[t, b, j] = c
-                hs[t, b, j] = o * _tanh(c, one)
-                gates[t, b, j] = i
-                gates[t, b, H + j] = f
-                gates[t, b, 2 * H + j] = g
-                gates[t, b, 3 * H + j] = o
+    for b in range(B):
+        for j in range(H):
+            i = _sigmoid(xp[b, j] + a[b, j] + b_hh[j], one)
+            f = _sigmoid(xp[b, H + j] + a[b, H + j] + b_hh[H + j], one)
+            g = _tanh(xp[b, 2 * H + j] + a[b, 2 * H + j] + b_hh[2 * H + j], one)
+            o = _sigmoid(xp[b, 3 * H + j] + a[b, 3 * H + j] + b_hh[3 * H + j], one)
+            cv = f * c_prev[b, j] + i * g
+            c[b, j] = cv
+            h[b, j] = o * _tanh(cv, one)
+            gates[b, j] = i
+            gates[b, H + j] = f
+            gates[b, 2 * H + j] = g
+            gates[b, 3 * H + j] = o
 
 
 @njit(**_JIT)
-def _lstm_bwd(dhs, cs, gates, c0, w_hh, dxp, dh, dc):
-    T, B, G = gates.shape
-    H = G // 4
-    one = _as(1.0, gates)
-    for t in range(T - 1, -1, -1):
-        c_prev = c0 if t == 0 else cs[t - 1]
-        for b in range(B):
-            for j in range(H):
-                gh = dh[b, j] + dhs[t, b, j]
-                i = gates[t, b, j]
-                f = gates[t, b, H + j]
-                g = gates[t, b, 2 * H + j]
-                o = gates[t, b, 3 * H + j]
-                tc = _tanh(cs[t, b, j], one)
-                gc = dc[b, j] + gh * o * (one - tc * tc)
-                dxp[t, b, j] = gc * g * i * (one - i)
-                dxp[t, b, H + j] = gc * c_prev[b, j] * f * (one - f)
-                dxp[t, b, 2 * H + j] = gc * i * (one - g * g)
-                dxp[t, b, 3 * H + j] = gh * tc * o * (one - o)
-                dc[b, j] = gc * f
-        np.dot(dxp[t], w_hh, dh)                                  # (B, 4H) @ (4H, H)
+def _lstm_bwd_step(dh, dhs, c, c_prev, gates, dc, dxp):
+    """Pre-activation gradients of one step; dc becomes dc_{t-1}."""
+    B, H = c.shape
+    one = _as(1.0, c)
+    for b in range(B):
+        for j in range(H):
+            gh = dh[b, j] + dhs[b, j]
+            i = gates[b, j]
+            f = gates[b, H + j]
+            g = gates[b, 2 * H + j]
+            o = gates[b, 3 * H + j]
+            tc = _tanh(c[b, j], one)
+            gc = dc[b, j] + gh * o * (one - tc * tc)
+            dxp[b, j] = gc * g * i * (one - i)
+            dxp[b, H + j] = gc * c_prev[b, j] * f * (one - f)
+            dxp[b, 2 * H + j] = gc * i * (one - g * g)
+            dxp[b, 3 * H + j] = gh * tc * o * (one - o)
+            dc[b, j] = gc * f
 
 
 def lstm_forward(xp, h0, c0, w_hh, b_hh):
@@ -144,7 +142,11 @@ def lstm_forward(xp, h0, c0, w_hh, b_hh):
     hs = np.empty((T, B, G // 4), xp.dtype)
     cs = np.empty_like(hs)
     gates = np.empty_like(xp)
-    _lstm_fwd(xp, h0, c0, np.ascontiguousarray(w_hh.T), b_hh, hs, cs, gates)
+    w_hh_t = np.ascontiguousarray(w_hh.T)                             # (H, 4H)
+    a = np.empty((B, G), xp.dtype)
+    for t in range(T):
+        np.dot(h0 if t == 0 else hs[t - 1], w_hh_t, out=a)            # (B, H) @ (H, 4H)
+        _lstm_fwd_step(a, xp[t], b_hh, c0 if t == 0 else cs[t - 1], hs[t], cs[t], gates[t])
     return hs, cs, gates
 
 
@@ -152,7 +154,9 @@ def lstm_backward(dhs, dcn, cs, gates, c0, w_hh):
     dxp = np.empty_like(gates)
     dh = np.zeros_like(c0)
     dc = dcn.copy()
-    _lstm_bwd(dhs, cs, gates, c0, w_hh, dxp, dh, dc)
+    for t in range(gates.shape[0] - 1, -1, -1):
+        _lstm_bwd_step(dh, dhs[t], cs[t], c0 if t == 0 else cs[t - 1], gates[t], dc, dxp[t])
+        np.dot(dxp[t], w_hh, out=dh)                                  # (B, 4H) @ (4H, H)
     return dxp, dh, dc
 
 
@@ -160,55 +164,45 @@ def lstm_backward(dhs, dcn, cs, gates, c0, w_hh):
 # GRU
 # ----------------------------------------------------------------------------
 @njit(**_JIT)
-def _gru_fwd(xp, h0, w_hh_t, b_hh, hs, gates, ghn):
-    T, B, G = xp.shape
-    H = G // 3
+def _gru_fwd_step(a, xp, b_hh, h_prev, h, gates, ghn):
+    """r, z, n and h of one step; a = h_{t-1} W_hh^T (b_hh added here)."""
+    B, H = h.shape
     one = _as(1.0, xp)
-    a = np.empty((B, G), xp.dtype)
-    for t in range(T):
-        h_prev = h0 if t == 0 else hs[t - 1]
-        np.dot(h_prev, w_hh_t, a)                                 # (B, H) @ (H, 3H)
-        for b in range(B):
-            for j in range(H):
-                r = _sigmoid(xp[t, b, j] + a[b, j] + b_hh[j], one)
-                z = _sigmoid(xp[t, b, H + j] + a[b, H + j] + b_hh[H + j], one)
-                hn = a[b, 2 * H + j] + b_hh[2 * H + j]
-                n = _tanh(xp[t, b, 2 * H + j] + r * hn, one)
-                hs[t, b, j] = (one - z) * n + z * h_prev[b, j]
-                ghn[t, b, j] = hn
-                gates[t, b, j] = r
-                gates[t, b, H + j] = z
-                gates[t, b, 2 * H + j] = n
+    for b in range(B):
+        for j in range(H):
+            r = _sigmoid(xp[b, j] + a[b, j] + b_hh[j], one)
+            z = _sigmoid(xp[b, H + j] + a[b, H + j] + b_hh[H + j], one)
+            hn = a[b, 2 * H + j] + b_hh[2 * H + j]
+            n = _tanh(xp[b, 2 * H + j] + r * hn, one)
+            h[b, j] = (one - z) * n + z * h_prev[b, j]
+            ghn[b, j] = hn
+            gates[b, j] = r
+            gates[b, H + j] = z
+            gates[b, 2 * H + j] = n
 
 
 @njit(**_JIT)
-def _gru_bwd(dhs, hs, gates, ghn, h0, w_hh, dxp, dgh, dh):
-    T, B, G = gates.shape
-    H = G // 3
+def _gru_bwd_step(dh, dhs, h_prev, gates, ghn, dxp, dgh, direct):
+    """Pre-activation gradients of one step; direct = the part of dh_{t-1}
+    that bypasses W_hh (dh * z)."""
+    B, H = h_prev.shape
     one = _as(1.0, gates)
-    direct = np.empty((B, H), gates.dtype)
-    for t in range(T - 1, -1, -1):
-        h_prev = h0 if t == 0 else hs[t - 1]
-        for b in range(B):
-            for j in range(H):
-                gh = dh[b, j] + dhs[t, b, j]
-                r = gates[t, b, j]
-                z = gates[t, b, H + j]
-                n = gates[t, b, 2 * H + j]
-                dan = gh * (one - z) * (one - n * n)
-                daz = gh * (h_prev[b, j] - n) * z * (one - z)
-                dar = dan * ghn[t, b, j] * r * (one - r)
-                dxp[t, b, j] = dar
-                dxp[t, b, H + j] = daz
-                dxp[t, b, 2 * H + j] = dan
-                dgh[t, b, j] = dar
-                dgh[t, b, H + j] = daz
-                dgh[t, b, 2 * H + j] = dan * r
-                direct[b, j] = gh * z
-        np.dot(dgh[t], w_hh, dh)                                  # (B, 3H) @ (3H, H)
-        for b in range(B):
-            for j in range(H):
-                dh[b, j] += direct[b, j]
+    for b in range(B):
+        for j in range(H):
+            gh = dh[b, j] + dhs[b, j]
+            r = gates[b, j]
+            z = gates[b, H + j]
+            n = gates[b, 2 * H + j]
+            dan = gh * (one - z) * (one - n * n)
+            daz = gh * (h_prev[b, j] - n) * z * (one - z)
+            dar = dan * ghn[b, j] * r * (one - r)
+            dxp[b, j] = dar
+            dxp[b, H + j] = daz
+            dxp[b, 2 * H + j] = dan
+            dgh[b, j] = dar
+            dgh[b, H + j] = daz
+            dgh[b, 2 * H + j] = dan * r
+            direct[b, j] = gh * z
 
 
 def gru_forward(xp, h0, w_hh, b_hh):
@@ -216,7 +210,12 @@ def gru_forward(xp, h0, w_hh, b_hh):
     hs = np.empty((T, B, G // 3), xp.dtype)
     ghn = np.empty_like(hs)
     gates = np.empty_like(xp)
-    _gru_fwd(xp, h0, np.ascontiguousarray(w_hh.T), b_hh, hs, gates, ghn)
+    w_hh_t = np.ascontiguousarray(w_hh.T)                             # (H, 3H)
+    a = np.empty((B, G), xp.dtype)
+    for t in range(T):
+        h_prev = h0 if t == 0 else hs[t - 1]
+        np.dot(h_prev, w_hh_t, out=a)                                 # (B, H) @ (H, 3H)
+        _gru_fwd_step(a, xp[t], b_hh, h_prev, hs[t], gates[t], ghn[t])
     return hs, gates, ghn
 
 
@@ -224,5 +223,9 @@ def gru_backward(dhs, hs, gates, ghn, h0, w_hh):
     dxp = np.empty_like(gates)
     dgh = np.empty_like(gates)
     dh = np.zeros_like(h0)
-    _gru_bwd(dhs, hs, gates, ghn, h0, w_hh, dxp, dgh, dh)
+    direct = np.empty_like(h0)
+    for t in range(gates.shape[0] - 1, -1, -1):
+        _gru_bwd_step(dh, dhs[t], h0 if t == 0 else hs[t - 1], gates[t], ghn[t], dxp[t], dgh[t], direct)
+        np.dot(dgh[t], w_hh, out=dh)                                  # (B, 3H) @ (3H, H)
+        dh += direct
     return dxp, dgh, dh

@@ -1,0 +1,131 @@
+"""Character-LM training step with a recurrent layer: scratchnet (fused and
+composed paths) against PyTorch, in the same run.
+
+    python benchmarks/recurrent.py [--reps 10] [--cells lstm,gru,rnn] [--dtype float32]
+
+The step: embedding 64 -> one recurrent layer (hidden 256) -> linear to the
+vocabulary (65) -> cross-entropy over all B*T positions -> backward -> Adam.
+Batch 32, sequence 64.  Each entry is the median of ``--reps`` timed steps
+after 3 warm-up steps (Numba compiles during the warm-up).  GFLOP/s counts
+the matrix products only (forward + backward = 3x the forward):
+input projection 2*T*B*E*G*H, recurrence 2*T*B*H*G*H, head 2*T*B*H*V.
+Prints one table; the ratio is (ms per step) / (PyTorch's ms per step).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import scratchnet as sn                     # noqa: E402
+import scratchnet.functional as F           # noqa: E402
+from scratchnet import nn, optim            # noqa: E402
+
+V, E, H, B, T = 65, 64, 256, 32, 64
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+def flops(cell):
+    G = GATES[cell]
+    forward = 2 * T * B * (E * G * H + H * G * H + H * V)
+    return 3 * forward
+
+
+def _median_ms(step, reps):
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+class _ScratchLM(nn.Module):
+    def __init__(self, cell, path):
+        super().__init__()
+        layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
+        self.embedding = nn.Embedding(V, E)
+        self.rnn = layer(E, H, batch_first=True, path=path)
+        self.head = nn.Linear(H, V)
+
+    def forward(self, ids):
+        out, _ = self.rnn(self.embedding(ids))                 # (B, T, H)
+        return self.head(out)                                  # (B, T, V)
+
+
+def bench_scratchnet(cell, path, ids, targets, dtype, reps):
+    sn.manual_seed(0)
+    model = _ScratchLM(cell, path).to(dtype)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        logits = model(ids)
+        loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(-1))  # (B*T, V)
+        loss.backward()
+        opt.step()
+    return _median_ms(step, reps)
+
+
+def bench_torch(cell, ids, targets, dtype, reps):
+    import torch
+    torch.manual_seed(0)
+    layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
+    tdt = getattr(torch, dtype)
+    emb, rnn, head = torch.nn.Embedding(V, E), layer(E, H, batch_first=True), torch.nn.Linear(H, V)
+    mods = torch.nn.ModuleList([emb, rnn, head]).to(tdt)
+    opt = torch.optim.Adam(mods.parameters(), lr=1e-3)
+    tid, ttg = torch.from_numpy(ids), torch.from_numpy(targets.reshape(-1))
+
+    def step():
+        opt.zero_grad()
+        out, _ = rnn(emb(tid))
+        loss = torch.nn.functional.cross_entropy(head(out).reshape(B * T, V), ttg)
+        loss.backward()
+        opt.step()
+    return _median_ms(step, reps)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--cells", default="lstm,gru,rnn")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--no-composed", action="store_true", help="skip the (slow) composed path")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, V, size=(B, T))
+    targets = rng.integers(0, V, size=(B, T))
+    try:
+        import torch
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    rows = []
+    for cell in args.cells.split(","):
+        ref = bench_torch(cell, ids, targets, args.dtype, args.reps) if torch_version else None
+        entries = [("scratchnet fused", bench_scratchnet(cell, "fused", ids, targets, args.dtype, args.reps))]
+        if not args.no_composed:
+            entries.append(("scratchnet composed",
+                            bench_scratchnet(cell, "composed", ids, targets, args.dtype, args.reps)))
+        if ref is not None:
+            entries.append((f"pytorch {torch_version}", ref))
+        for name, ms in entries:
+            rows.append((cell, name, ms, None if ref is None else ms / ref, flops(cell) / ms / 1e6))
+    print(f"char-LM training step: embedding {E}, hidden {H}, batch {B}, seq {T}, vocab {V}, "
+          f"{args.dtype}, Adam; median of {args.reps} (threads: torch "
+          f"{torch.get_num_threads() if torch_version else '-'})")
+    print(f"{'cell':<5} {'implementation':<22} {'ms/step':>9} {'x pytorch':>10} {'GFLOP/s':>8}")
+    for cell, name, ms, ratio, gf in rows:
+        r = "-" if ratio is None else f"{ratio:.2f}"
+        print(f"{cell:<5} {name:<22} {ms:>9.1f} {r:>10} {gf:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
