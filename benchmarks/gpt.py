@@ -1,0 +1,211 @@
+"""nanoGPT's CPU reference, reproduced: the "baby GPT" on tiny-shakespeare.
+
+nanoGPT's README trains, on a laptop CPU, 4 layers / 4 heads / 128 embedding,
+block 64, batch 12, 2000 iterations, lr 1e-3 with 100 warm-up steps and
+cosine decay to 1e-4, AdamW (beta2 0.99, weight decay 0.1 on matrices), grad
+clip 1.0, no dropout, no biases, 90/10 split of the characters; it reports a
+validation loss of 1.88 in about 3 minutes. This script trains the same
+configuration with scratchnet and reports the validation loss (mean over
+``--eval-batches`` random validation windows) and the wall time.
+
+It also times one training step (forward, loss, backward, clip, AdamW step)
+of the same model in scratchnet and in an equivalent PyTorch model (when
+torch is installed), measured in the same run, interleaved.
+
+    python benchmarks/gpt.py                      # step benchmark + full 2000-iteration run
+    python benchmarks/gpt.py --step-bench-only    # just the step timing table
+    python benchmarks/gpt.py --iters 200          # a shorter training run
+"""
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+
+import scratchnet as sn
+from scratchnet import nn
+from scratchnet.data import CharTokenizer, load_corpus, random_window_batches, train_val_split
+from scratchnet.models import GPT, GPTConfig
+from scratchnet.optim.lr_scheduler import warmup_cosine
+
+BABY = GPTConfig(block_size=64, vocab_size=65, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
+BATCH, LR, MIN_LR, WARMUP, BETAS, WEIGHT_DECAY, CLIP = 12, 1e-3, 1e-4, 100, (0.9, 0.99), 0.1, 1.0
+
+
+# ---------------------------------------------------------------- scratchnet
+def scratchnet_trainer(config, iters, seed=1337):
+    """(model, step(x, y) -> loss float) for the scratchnet baby GPT."""
+    sn.manual_seed(seed)
+    model = GPT(config)
+    opt = model.configure_optimizers(WEIGHT_DECAY, LR, BETAS)
+    sched = warmup_cosine(opt, WARMUP, iters, MIN_LR)
+
+    def step(x, y):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
+        sched.step()
+        return loss.item()
+
+    return model, step
+
+
+def evaluate(model, data, batches, rng):
+    model.eval()
+    losses = []
+    with sn.no_grad():
+        for _ in range(batches):
+            x, y = random_window_batches(data, model.config.block_size, BATCH, rng)
+            losses.append(model(x, y)[1].item())
+    model.train()
+    return float(np.mean(losses))
+
+
+# ------------------------------------------------------------------ PyTorch
+def torch_trainer(config, seed=1337):
+    """The same model in PyTorch (nanoGPT's model.py, condensed); step(x, y) -> loss."""
+    import torch
+    import torch.nn as tnn
+    import torch.nn.functional as TF
+
+    torch.manual_seed(seed)
+    C, nh = config.n_embd, config.n_head
+
+    class Block(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1 = tnn.LayerNorm(C, bias=config.bias)
+            self.c_attn = tnn.Linear(C, 3 * C, bias=config.bias)
+            self.c_proj = tnn.Linear(C, C, bias=config.bias)
+            self.ln_2 = tnn.LayerNorm(C, bias=config.bias)
+            self.c_fc = tnn.Linear(C, 4 * C, bias=config.bias)
+            self.mlp_proj = tnn.Linear(4 * C, C, bias=config.bias)
+
+        def forward(self, x):
+            B, T, _ = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+            q, k, v = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
+            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+            return x + self.mlp_proj(TF.gelu(self.c_fc(self.ln_2(x))))
+
+    class TorchGPT(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = tnn.Embedding(config.vocab_size, C)
+            self.wpe = tnn.Embedding(config.block_size, C)
+            self.h = tnn.ModuleList([Block() for _ in range(config.n_layer)])
+            self.ln_f = tnn.LayerNorm(C, bias=config.bias)
+            self.lm_head = tnn.Linear(C, config.vocab_size, bias=False)
+            self.wte.weight = self.lm_head.weight
+
+        def forward(self, idx, targets):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for block in self.h:
+                x = block(x)
+            logits = self.lm_head(self.ln_f(x))
+            return TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+    model = TorchGPT()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=BETAS)
+
+    def step(x, y):
+        loss = model(torch.from_numpy(x), torch.from_numpy(y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
+        return loss.item()
+
+    return torch, step
+
+
+# ------------------------------------------------------------------- timing
+def step_benchmark(steps=30, warmup=5, block=5):
+    """Median ms per training step of each framework, interleaved in blocks."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, BABY.vocab_size, size=(BATCH, BABY.block_size))
+    y = rng.integers(0, BABY.vocab_size, size=(BATCH, BABY.block_size))
+    steps_by_name = {"scratchnet": scratchnet_trainer(BABY, 10 ** 6)[1]}
+    try:
+        torch, tstep = torch_trainer(BABY)
+        steps_by_name[f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"] = tstep
+    except ImportError:
+        pass
+    for step in steps_by_name.values():
+        for _ in range(warmup):
+            step(x, y)
+    times = {name: [] for name in steps_by_name}
+    while min(len(t) for t in times.values()) < steps:
+        for name, step in steps_by_name.items():
+            step(x, y)                              # unmeasured: lets the other's threads settle
+            for _ in range(block):
+                t0 = time.perf_counter()
+                step(x, y)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    med = {name: statistics.median(t[:steps]) for name, t in times.items()}
+    base = med["scratchnet"]
+    print(f"baby GPT training step (B={BATCH}, T={BABY.block_size}, {BABY.n_layer} layers, "
+          f"{BABY.n_head} heads, C={BABY.n_embd}, float32; kernels: {sn.kernels.backend()})")
+    print(f"{'framework':<34}{'ms/step':>10}{'vs scratchnet':>16}")
+    for name, ms in med.items():
+        print(f"{name:<34}{ms:>10.2f}{ms / base:>15.2f}x")
+    return med
+
+
+# --------------------------------------------------------------- full run
+def full_run(iters, eval_batches, log_every, seed=1337):
+    text = load_corpus("tinyshakespeare")
+    tok = CharTokenizer().fit(text)
+    ids = np.asarray(tok.encode(text), dtype=np.int64)
+    train, val = train_val_split(ids, 0.1)
+    config = GPTConfig(**{**BABY.__dict__, "vocab_size": tok.vocab_size})
+    model, step = scratchnet_trainer(config, iters, seed)
+    rng = np.random.default_rng(seed)
+    print(f"training the baby GPT ({model.num_parameters() / 1e6:.2f}M parameters, vocab "
+          f"{tok.vocab_size}) for {iters} iterations on {len(train):,} train / {len(val):,} val characters")
+    start = time.perf_counter()
+    for it in range(iters):
+        x, y = random_window_batches(train, config.block_size, BATCH, rng)
+        loss = step(x, y)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss} at iteration {it}")
+        if log_every and (it % log_every == 0 or it == iters - 1):
+            print(f"iter {it:5d}  loss {loss:.4f}  {time.perf_counter() - start:7.1f} s", flush=True)
+    train_time = time.perf_counter() - start
+    eval_rng = np.random.default_rng(seed + 1)
+    val_loss = evaluate(model, val, eval_batches, eval_rng)
+    train_loss = evaluate(model, train, eval_batches, eval_rng)
+    total = time.perf_counter() - start
+    print(f"{'metric':<28}{'scratchnet':>12}{'nanoGPT README':>16}")
+    print(f"{'train loss':<28}{train_loss:>12.4f}{'':>16}")
+    print(f"{'val loss':<28}{val_loss:>12.4f}{'1.88':>16}")
+    print(f"{'training wall time (s)':<28}{train_time:>12.1f}{'~180':>16}")
+    print(f"{'total incl. eval (s)':<28}{total:>12.1f}")
+    sample = model.generate(np.array([tok.encode("\n")]), 200, temperature=0.8, top_k=50, seed=0)
+    print("sample:\n" + tok.decode(sample.data[0].tolist()))
+    return val_loss, train_time
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iters", type=int, default=2000, help="training iterations (default 2000)")
+    ap.add_argument("--step-bench-only", action="store_true", help="only time a training step")
+    ap.add_argument("--steps", type=int, default=30, help="measured steps per framework")
+    ap.add_argument("--eval-batches", type=int, default=200, help="validation batches for the val loss")
+    ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1337)
+    args = ap.parse_args(argv)
+    step_benchmark(args.steps)
+    if not args.step_bench_only:
+        full_run(args.iters, args.eval_batches, args.log_every, args.seed)
+
+
+if __name__ == "__main__":
+    main()

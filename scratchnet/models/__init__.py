@@ -1,0 +1,3 @@
+"""Ready-made models: a config dataclass beside each (``scratchnet.models.gpt.GPTConfig``, ...)."""
+from .gpt import GPT, GPTConfig  # noqa: F401
+from .classifier import TransformerClassifier, TransformerClassifierConfig  # noqa: F401
