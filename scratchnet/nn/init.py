@@ -164,4 +164,4 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
         todo = todo[~ok]
     if todo.size:   # bounds far in the tail: fall back to uniform on [a, b]
         out[todo] = rng.uniform(a, b, size=todo.size)
-    return _fill(tensor, out.reshape(shape), "trunc_normal_")
+    return _fill(tensor, out.reshape(shape), "trunc_normal_")     # (numel,) -> shape

@@ -34,7 +34,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if q == math.inf:
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:
-        norms = [np.linalg.norm(g.reshape(-1).astype(np.float64), ord=q) for g in grads]
+        norms = [np.linalg.norm(g.reshape(-1).astype(np.float64), ord=q) for g in grads]   # flat (numel,)
         total = float(np.linalg.norm(np.array(norms), ord=q))
     if error_if_nonfinite and not math.isfinite(total):
         raise ValueError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "

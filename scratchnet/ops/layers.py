@@ -196,7 +196,7 @@ class LayerNorm(Function):
         D = math.prod(x.shape[x.ndim - n_axes:])
         x2 = x.reshape(-1, D)                                 # (..., *normalized_shape) -> (N, D)
         w = None if weight is None else weight.reshape(D)     # normalized_shape -> (D,)
-        b = None if bias is None else bias.reshape(D)
+        b = None if bias is None else bias.reshape(D)        # normalized_shape -> (D,)
         y, mean, rstd = K.layer_norm(x2, w, b, eps)
         ctx.save_for_backward(x2, w, mean, rstd)
         ctx.shapes = (x.shape, None if weight is None else weight.shape, None if bias is None else bias.shape)
@@ -210,8 +210,8 @@ class LayerNorm(Function):
         gx, gw, gb = K.layer_norm_backward(g2, x2, w, mean, rstd)
         if b_shape is not None and gb is None:                # bias without weight
             gb = g2.sum(axis=0)
-        return (gx.reshape(x_shape),
-                None if w_shape is None else gw.reshape(w_shape),
+        return (gx.reshape(x_shape),                                         # (N, D) -> x.shape
+                None if w_shape is None else gw.reshape(w_shape),    # (D,) -> normalized_shape
                 None if b_shape is None else gb.reshape(b_shape))
 
 
