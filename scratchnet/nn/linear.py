@@ -6,6 +6,7 @@ import numpy as np
 from .. import functional as F
 from ..dtypes import get_default_dtype
 from ..ops.layers import check_ids, normalize_padding_idx
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -45,7 +46,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        shape = np.shape(x.data if hasattr(x, "data") else x)
+        shape = x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: input has {shape[-1] if shape else 0} features in its last "
                              f"dimension, expected {self.in_features} (input shape {tuple(shape)})")
