@@ -11,3 +11,4 @@ from .recurrent import RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU
 from .transformer import (TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer,  # noqa: E402
                           TransformerDecoder, PositionalEncoding, LearnedPositionalEmbedding,
                           generate_square_subsequent_mask)
+from .attention_additive import AdditiveAttention, DotProductAttention
