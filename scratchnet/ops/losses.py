@@ -337,11 +337,6 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                         f"probabilities and must be floating-point, got dtype {t.dtype}")
     if t.shape == x.shape:
         return _soft_cross_entropy(x, target, w, c, reduction, label_smoothing)
-    if w is None and label_smoothing and reduction == "mean":
-        # PyTorch divides the smoothing term by the number of non-ignored rows;
-        # K.cross_entropy divides it by N when weight is None and by the total
-        # target weight otherwise, so unit weights give PyTorch's number.
-        w = np.ones(c, dtype=x.dtype)
     return _class_loss(CrossEntropy, x, t, where, reduction, ignore_index, weight=w,
                        label_smoothing=float(label_smoothing))
 
