@@ -255,9 +255,9 @@ def _class_layout(x, t, where):
     """
     expected = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
     if t.shape != expected:
+        probs = " or class probabilities of the input shape" if where == "cross_entropy" else ""
         raise ValueError(f"{where}: target shape {t.shape} does not match input shape {x.shape} "
-                         f"(expected class indices of shape {expected}"
-                         f"{' or class probabilities of the input shape' if where == 'cross_entropy' else ''})")
+                         f"(expected class indices of shape {expected}{probs})")
     if t.dtype.kind not in "iu":
         raise TypeError(f"{where}: class-index target must hold integers, got dtype {t.dtype} "
                         f"(target shape {t.shape}, input shape {x.shape})")

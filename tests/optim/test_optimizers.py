@@ -164,7 +164,8 @@ def test_small_model_training_matches_torch(name, kwargs):
 def test_updates_in_place_without_graph_and_keep_dtype(name):
     p = sn.Tensor(np.ones((2, 3), np.float32), requires_grad=True)
     q = sn.Tensor(np.ones(3, np.float32), requires_grad=True)     # never gets a grad
-    opt = getattr(optim, name)([p, q], lr=0.1, **({"momentum": 0.9} if name != "Adam" and name != "AdamW" else {}))
+    extra = {} if name.startswith("Adam") else {"momentum": 0.9}
+    opt = getattr(optim, name)([p, q], lr=0.1, **extra)
     array, before = p.data, q.data.copy()
     for _ in range(2):
         p.grad = np.full((2, 3), 0.5, np.float32)
