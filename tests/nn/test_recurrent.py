@@ -28,14 +28,17 @@ def _flat(hn):
     return list(hn) if isinstance(hn, tuple) else [hn]
 
 
+def _leaves(x, hx, make):
+    """x and the initial state (an array, a pair or None) as leaves of one framework."""
+    if hx is None:
+        return make(x), None
+    return make(x), (tuple(make(h) for h in hx) if isinstance(hx, tuple) else make(hx))
+
+
 def _outputs_and_grads(model, x, hx, rng):
     """Outputs and the gradients of a random projection of all outputs with
     respect to the input, the initial states and every parameter."""
-    x = sn.Tensor(x, requires_grad=True)
-    hx_t = None
-    if hx is not None:
-        hx_t = tuple(sn.Tensor(h, requires_grad=True) for h in hx) if isinstance(hx, tuple) \
-            else sn.Tensor(hx, requires_grad=True)
+    x, hx_t = _leaves(x, hx, lambda a: sn.Tensor(a, requires_grad=True))
     out, hn = model(x, hx_t)
     outs = [out] + _flat(hn)
     cot = [np.random.default_rng(7).standard_normal(o.shape) for o in outs]
@@ -133,11 +136,7 @@ def _torch_pair(torch, mode, dtype, **kw):
 
 
 def _torch_outputs_and_grads(torch, model, x, hx):
-    x = torch.tensor(x, requires_grad=True)
-    hx_t = None
-    if hx is not None:
-        hx_t = tuple(torch.tensor(h, requires_grad=True) for h in hx) if isinstance(hx, tuple) \
-            else torch.tensor(hx, requires_grad=True)
+    x, hx_t = _leaves(x, hx, lambda a: torch.tensor(a, requires_grad=True))
     out, hn = model(x, hx_t)
     outs = [out] + _flat(hn)
     cot = [np.random.default_rng(7).standard_normal(tuple(o.shape)) for o in outs]
