@@ -59,7 +59,8 @@ def resolve_config(args):
     config = {**DEFAULTS, **MODEL_DEFAULTS[model], **preset, **file_cfg, **flags, "model": model}
     config["out"] = args.out or config.get("out") or os.path.join("runs", model)
     config["explicit"] = sorted(set(flags) | set(file_cfg))
-    validate_config(config)
+    if not args.resume:            # a resumed run is validated once merged with its checkpoint's config
+        validate_config(config)
     return config
 
 
@@ -175,6 +176,7 @@ def train_from_config(config, resume=False, progress=True, print_fn=print):
     tokenizer = None
     if resume:
         config, tokenizer = _config_for_resume(config, ckpt)
+        validate_config(config)
     manual_seed(config["seed"])
     _, tokenizer, train_ids, val_ids = _encoded_corpus(config, tokenizer)
     model = build_model(config, tokenizer.vocab_size)
