@@ -1,7 +1,7 @@
 """Character-LM training step with a recurrent layer: scratchnet (fused and
 composed paths) against PyTorch, in the same run.
 
-    python benchmarks/recurrent.py [--reps 10] [--cells lstm,gru,rnn] [--dtype float32]
+    python benchmarks/recurrent.py [--reps 10] [--cells lstm,gru,rnn] [--dtype float32] [--threads N]
 
 The step: embedding 64 -> one recurrent layer (hidden 256) -> linear to the
 vocabulary (65) -> cross-entropy over all B*T positions -> backward -> Adam.
@@ -10,6 +10,9 @@ after 3 warm-up steps (Numba compiles during the warm-up).  GFLOP/s counts
 the matrix products only (forward + backward = 3x the forward):
 input projection 2*T*B*E*G*H, recurrence 2*T*B*H*G*H, head 2*T*B*H*V.
 Prints one table; the ratio is (ms per step) / (PyTorch's ms per step).
+``--threads N`` gives OpenBLAS (NumPy) and PyTorch N threads each (set
+before NumPy is imported); on a machine shared with other jobs, multi-threaded
+BLAS degrades badly and 1 thread gives the steadier comparison.
 """
 import argparse
 import os
@@ -17,7 +20,10 @@ import statistics
 import sys
 import time
 
-import numpy as np
+if __name__ == "__main__" and "--threads" in sys.argv:     # before NumPy loads OpenBLAS
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+
+import numpy as np                          # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -98,6 +104,7 @@ def main(argv=None):
     ap.add_argument("--cells", default="lstm,gru,rnn")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--no-composed", action="store_true", help="skip the (slow) composed path")
+    ap.add_argument("--threads", type=int, default=None, help="BLAS / PyTorch threads (default: theirs)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     ids = rng.integers(0, V, size=(B, T))
@@ -105,6 +112,8 @@ def main(argv=None):
     try:
         import torch
         torch_version = torch.__version__
+        if args.threads:
+            torch.set_num_threads(args.threads)
     except ImportError:
         torch_version = None
     rows = []
@@ -120,7 +129,8 @@ def main(argv=None):
             rows.append((cell, name, ms, None if ref is None else ms / ref, flops(cell) / ms / 1e6))
     print(f"char-LM training step: embedding {E}, hidden {H}, batch {B}, seq {T}, vocab {V}, "
           f"{args.dtype}, Adam; median of {args.reps} (threads: torch "
-          f"{torch.get_num_threads() if torch_version else '-'})")
+          f"{torch.get_num_threads() if torch_version else '-'}, OpenBLAS "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")
     print(f"{'cell':<5} {'implementation':<22} {'ms/step':>9} {'x pytorch':>10} {'GFLOP/s':>8}")
     for cell, name, ms, ratio, gf in rows:
         r = "-" if ratio is None else f"{ratio:.2f}"
