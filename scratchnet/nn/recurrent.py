@@ -48,31 +48,30 @@ GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 # ----------------------------------------------------------------------------
 # one time step, composed from autograd ops (state is a tuple: (h,) or (h, c))
 # ----------------------------------------------------------------------------
-def _hidden(h, w_hh_t, b_hh):
-    """h W_hh^T + b_hh: (B, H) @ (H, G*H) -> (B, G*H)."""
-    gh = h @ w_hh_t
-    return gh if b_hh is None else gh + b_hh
+def _hidden(h, w_hh, b_hh):
+    """h W_hh^T + b_hh: (B, H) -> (B, G*H) (one ``linear`` op: BLAS reads W_hh^T in place)."""
+    return F.linear(h, w_hh, b_hh)
 
 
-def rnn_step(xp, state, w_hh_t, b_hh, nonlinearity="tanh"):
+def rnn_step(xp, state, w_hh, b_hh, nonlinearity="tanh"):
     """h' = act(xp + h W_hh^T + b_hh)."""
-    a = xp + _hidden(state[0], w_hh_t, b_hh)
+    a = xp + _hidden(state[0], w_hh, b_hh)
     return (a.tanh() if nonlinearity == "tanh" else a.relu(),)
 
 
-def lstm_step(xp, state, w_hh_t, b_hh):
+def lstm_step(xp, state, w_hh, b_hh):
     """(h', c') of the LSTM (gate order i, f, g, o)."""
     h, c = state
-    i, f, g, o = ops.split(xp + _hidden(h, w_hh_t, b_hh), 4, axis=-1)   # 4 x (B, H)
+    i, f, g, o = ops.split(xp + _hidden(h, w_hh, b_hh), 4, axis=-1)   # 4 x (B, H)
     c = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c.tanh(), c
 
 
-def gru_step(xp, state, w_hh_t, b_hh):
+def gru_step(xp, state, w_hh, b_hh):
     """h' of the GRU (gate order r, z, n)."""
     h = state[0]
     x_r, x_z, x_n = ops.split(xp, 3, axis=-1)                       # 3 x (B, H)
-    h_r, h_z, h_n = ops.split(_hidden(h, w_hh_t, b_hh), 3, axis=-1)
+    h_r, h_z, h_n = ops.split(_hidden(h, w_hh, b_hh), 3, axis=-1)
     r = (x_r + h_r).sigmoid()
     z = (x_z + h_z).sigmoid()
     n = (x_n + r * h_n).tanh()
@@ -88,9 +87,8 @@ def _step(mode):
 
 
 def _project(x, w_ih, b_ih):
-    """x W_ih^T + b_ih for x (..., I): one matmul over every leading position."""
-    xp = x @ w_ih.T                                                   # (..., I) @ (I, G*H)
-    return xp if b_ih is None else xp + b_ih
+    """x W_ih^T + b_ih for x (..., I) -> (..., G*H): one matmul over every leading position."""
+    return F.linear(x, w_ih, b_ih)
 
 
 # ----------------------------------------------------------------------------
@@ -169,7 +167,7 @@ class _CellBase(Module):
             state = tuple(_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape) for s in hx)
         state = state if batched else tuple(s.unsqueeze(0) for s in state)  # (H,) -> (1, H)
         xp = _project(x, self.weight_ih, self.bias_ih)                 # (B, G*H)
-        new = _step(self.mode)(xp, state, self.weight_hh.T, self.bias_hh)
+        new = _step(self.mode)(xp, state, self.weight_hh, self.bias_hh)
         return new if batched else tuple(s.squeeze(0) for s in new)
 
     def extra_repr(self):
@@ -355,11 +353,10 @@ class _RNNBase(Module):
         xp = _project(x, w_ih, b_ih)                                    # (T, B, G*H)
         # one split for all steps (indexing xp[t] T times would scatter T full-size gradients)
         xps = [p.reshape(B, -1) for p in ops.split(xp, T, axis=0)]      # T x (B, G*H)
-        w_hh_t = w_hh.T                                                 # (H, G*H)
         step = _step(self.mode)
         hs = [None] * T
         for t in (range(T - 1, -1, -1) if direction else range(T)):
-            state = step(xps[t], state, w_hh_t, b_hh)
+            state = step(xps[t], state, w_hh, b_hh)
             hs[t] = state[0]
             if self._step_hook is not None:
                 self._step_hook(layer, direction, t, state[0])
