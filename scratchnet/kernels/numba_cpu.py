@@ -23,8 +23,8 @@ Rules the kernels follow:
   softmax-style loops run in SIMD; NumPy's own ``exp`` is SIMD too, and a
   scalar libm call would lose to it.
 """
-import contextlib
 import math
+import types as pytypes
 
 import numba
 import numpy as np
@@ -37,17 +37,43 @@ _JIT = dict(cache=True, error_model="numpy", fastmath=_FM)
 _PJIT = dict(_JIT, parallel=True)
 
 
+class _Kernel:
+    """A compiled loop in two builds of the same source: ``serial`` (``prange``
+    runs as ``range``; no thread pool, no OpenMP barrier) and ``parallel``.
+    ``launch(n_elements, *args)`` picks by problem size (see
+    PARALLEL_MIN_ELEMENTS); calling the object runs the serial build."""
+
+    def __init__(self, fn):
+        self.py_func = fn
+        self.parallel = njit(**_PJIT)(fn)
+        # a renamed copy: Numba's on-disk cache is keyed by the qualified name
+        serial = pytypes.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                                      fn.__defaults__, fn.__closure__)
+        serial.__qualname__ = fn.__qualname__ + "_serial"
+        serial.__doc__, serial.__module__ = fn.__doc__, fn.__module__
+        self.serial = njit(**_JIT)(serial)
+
+    def __call__(self, *args):
+        return self.serial(*args)
+
+    def launch(self, n_elements, *args):
+        if n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1:
+            return self.parallel(*args)
+        return self.serial(*args)
+
+
 # ----------------------------------------------------------------------------
 # helpers: dtype-preserving constants and a vectorisable exp
 # ----------------------------------------------------------------------------
 def _as(value, like):
-    """``value`` cast to the dtype of the array ``like`` (compiled via overload)."""
+    """``value`` cast to the dtype of ``like``, a float array or scalar (compiled via overload)."""
     raise NotImplementedError
 
 
 @overload(_as)
 def _ol_as(value, like):
-    if like.dtype == types.float32:
+    dtype = like if isinstance(like, types.Float) else like.dtype
+    if dtype == types.float32:
         return lambda value, like: np.float32(value)
     return lambda value, like: np.float64(value)
 
@@ -70,26 +96,68 @@ def _i64_as_f64(typingctx, x):
     return sig, codegen
 
 
-@njit(**_JIT)
+# The exp/erf helpers are compiled without ``reassoc``: the round-to-integer
+# trick (t = x * log2(e) + 1.5 * 2^p; n = t - 1.5 * 2^p) must not be folded
+# away.  Their instructions keep these flags when LLVM inlines them.
+_HJIT = dict(cache=True, error_model="numpy", fastmath={"contract"})
+
+_F32_MAGIC = np.float32(12582912.0)             # 1.5 * 2^23
+_F32_MAGIC_BITS = np.int32(0x4B400000)
+_F64_MAGIC = np.float64(6755399441055744.0)     # 1.5 * 2^52
+_F64_MAGIC_BITS = np.int64(0x4338000000000000)
+
+
+@intrinsic
+def _f32_bits(typingctx, x):
+    sig = types.int32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return sig, codegen
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return sig, codegen
+
+
+@intrinsic
+def _fmax(typingctx, a, b):
+    """llvm.maxnum: max(a, b), the other operand if one is NaN.  Unlike
+    ``a if a > b else b`` LLVM vectorises a maxnum reduction without nnan."""
+    sig = a(a, a)
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.maxnum", [ty], ir.FunctionType(ty, [ty, ty]))
+        return builder.call(fn, args)
+    return sig, codegen
+
+
+@njit(**_HJIT)
 def _exp_f32(x):
     """exp(x) for float32 by range reduction x = n ln2 + r, |r| <= ln2/2,
     exp(r) by the Cephes expf polynomial (about 1 ulp) and 2^n from its bits.
-    Branch-free (selects only), so loops calling it vectorise.  NaN -> NaN,
-    -inf -> 0, results below ~1e-38 flush to 0, above FLT_MAX -> inf."""
+    n is rounded with the 1.5 * 2^23 trick, so everything stays float32 and
+    branch-free (selects only): loops calling it vectorise 16 lanes wide.
+    NaN -> NaN, -inf -> 0, results below ~1e-38 flush to 0, above FLT_MAX -> inf."""
     xc = x
     if xc < np.float32(-87.3):
         xc = np.float32(-87.3)
     if xc > np.float32(88.72283):
         xc = np.float32(88.72283)
-    nf = math.floor(xc * np.float32(1.44269504088896341) + np.float32(0.5))
-    if nf != nf:                       # NaN: keep the int conversion defined
-        nf = np.float32(0.0)
+    t = xc * np.float32(1.44269504088896341) + _F32_MAGIC
+    nf = t - _F32_MAGIC                                   # round(x / ln2), as float32
     r = xc - nf * np.float32(0.693359375) - nf * np.float32(-2.12194440e-4)
     p = (((((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r
             + np.float32(8.3334519073e-3)) * r + np.float32(4.1665795894e-2)) * r
           + np.float32(1.6666665459e-1)) * r + np.float32(5.0000001201e-1)) * (r * r) \
         + r + np.float32(1.0)
-    n = np.int32(nf)
+    n = _f32_bits(t) - _F32_MAGIC_BITS
     # 2^n as 2^(n-1) * 2 so that n = 128 (x up to 88.72) stays representable
     y = p * _i32_as_f32((n + np.int32(126)) << np.int32(23)) * np.float32(2.0)
     if x < np.float32(-87.3):
@@ -99,18 +167,18 @@ def _exp_f32(x):
     return y
 
 
-@njit(**_JIT)
+@njit(**_HJIT)
 def _exp_f64(x):
-    """exp(x) for float64: same scheme as _exp_f32 with a degree-12 Taylor
-    polynomial on |r| <= ln2/2 (error below 1e-16 relative)."""
+    """exp(x) for float64: same scheme as _exp_f32 (rounding with 1.5 * 2^52)
+    with a degree-12 Taylor polynomial on |r| <= ln2/2 (error below 1e-16
+    relative)."""
     xc = x
     if xc < -708.0:
         xc = -708.0
     if xc > 709.78:
         xc = 709.78
-    nf = math.floor(xc * 1.4426950408889634 + 0.5)
-    if nf != nf:
-        nf = 0.0
+    t = xc * 1.4426950408889634 + _F64_MAGIC
+    nf = t - _F64_MAGIC
     r = xc - nf * 6.93145751953125e-1 - nf * 1.42860682030941723212e-6
     p = 1.0 / 479001600.0
     p = p * r + 1.0 / 39916800.0
@@ -125,7 +193,7 @@ def _exp_f64(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    n = np.int64(nf)
+    n = _f64_bits(t) - _F64_MAGIC_BITS
     y = p * _i64_as_f64((n + np.int64(1022)) << np.int64(52)) * 2.0
     if x < -708.0:
         y = 0.0
@@ -149,7 +217,7 @@ def _ol_vexp(x):
 # ----------------------------------------------------------------------------
 # matmul: many small batched products
 # ----------------------------------------------------------------------------
-@njit(**_PJIT)
+@_Kernel
 def _bmm(a, b, bias, has_bias, out):
     """out[t] = a[t] @ b[t] (+ bias) for every batch index t (in parallel).
 
@@ -171,22 +239,38 @@ def _bmm(a, b, bias, has_bias, out):
 # ----------------------------------------------------------------------------
 # softmax / log_softmax over the last axis of (N, C)
 # ----------------------------------------------------------------------------
-@njit(**_PJIT)
+@njit(**_JIT)
+def _row_max(x, i, stop):
+    """max of x[i, :stop] (stop >= 1), NaNs skipped (llvm.maxnum, vectorised);
+    a NaN still reaches the output through the exp-sum that follows."""
+    m = x[i, 0]
+    for j in range(stop):
+        m = _fmax(m, x[i, j])
+    return m
+
+
+@njit(**_HJIT)
+def _sub2(x, m, c):
+    """(x - m) - c in this order (no reassoc: x - (m + c) loses digits when
+    |m| >> |c|, e.g. log_softmax of [1e4, 1e4] in float32)."""
+    return (x - m) - c
+
+
+@_Kernel
 def _softmax_rows(x, out, log):
-    """Row-wise softmax (log=False) or log_softmax (log=True) of x (N, C)."""
+    """Row-wise softmax (log=False) or log_softmax (log=True) of x (N, C):
+    a max pass, an exp(-and-store)-sum pass and a scale / subtract pass, each
+    a straight vectorised loop over the row."""
     N, C = x.shape
     for i in prange(N):
-        m = x[i, 0]
-        for j in range(1, C):
-            if x[i, j] > m:
-                m = x[i, j]
+        m = _row_max(x, i, C)
         s = _as(0.0, x)
         if log:
             for j in range(C):
                 s += _vexp(x[i, j] - m)
-            c = m + np.log(s)
+            ls = np.log(s)
             for j in range(C):
-                out[i, j] = x[i, j] - c
+                out[i, j] = _sub2(x[i, j], m, ls)
         else:
             for j in range(C):
                 e = _vexp(x[i, j] - m)
@@ -197,7 +281,7 @@ def _softmax_rows(x, out, log):
                 out[i, j] *= inv
 
 
-@njit(**_PJIT)
+@_Kernel
 def _softmax_bwd_rows(y, gy, out, log):
     """softmax:     gx = y * (gy - sum(gy * y))
     log_softmax: gx = gy - exp(y) * sum(gy)."""
@@ -219,7 +303,7 @@ def _softmax_bwd_rows(y, gy, out, log):
 # ----------------------------------------------------------------------------
 # cross-entropy fused with log-softmax
 # ----------------------------------------------------------------------------
-@njit(**_PJIT)
+@_Kernel
 def _cross_entropy_rows(x, target, w, w_total, ignore_index, a, b, nll, smooth, grad):
     """One pass per row i (rows in parallel), y = target[i], lse = log sum exp x_i:
 
@@ -244,10 +328,7 @@ def _cross_entropy_rows(x, target, w, w_total, ignore_index, a, b, nll, smooth, 
             nll[i] = 0.0
             smooth[i] = 0.0
             continue
-        m = x[i, 0]
-        for c in range(1, C):
-            if x[i, c] > m:
-                m = x[i, c]
+        m = _row_max(x, i, C)
         s = _as(0.0, x)
         wx = _as(0.0, x)                    # sum_c w[c] * (x[i, c] - m)
         for c in range(C):
@@ -272,8 +353,22 @@ def _cross_entropy_rows(x, target, w, w_total, ignore_index, a, b, nll, smooth, 
 # prange region oversubscribes the cores (OpenBLAS warns "Detect OpenMP Loop
 # and this application may hang").  The compiled kernels do everything
 # between the products, in place, one (batch, head) pair per prange iteration.
+# With is_causal, row i only touches columns j <= i (the rest is set to 0).
 # ----------------------------------------------------------------------------
-@njit(**_PJIT)
+@njit(**_JIT)
+def _masked_scores_row(s, mask, has_mask, b, h, mb, mh, i, stop, sc):
+    """s[b, h, i, :stop] <- scale * s + mask (in place); returns the row max."""
+    m = _as(-np.inf, s)
+    for j in range(stop):
+        sij = s[b, h, i, j] * sc
+        if has_mask:
+            sij += mask[mb, mh, i, j]
+        s[b, h, i, j] = sij
+        m = _fmax(m, sij)
+    return m
+
+
+@_Kernel
 def _attention_probs(s, mask, has_mask, causal, scale, lse):
     """In place on the raw scores s = q k^T (B, H, L, S): for each row,
     s <- scale * s (+ mask, -inf for j > i if causal), lse = log sum exp s,
@@ -289,39 +384,33 @@ def _attention_probs(s, mask, has_mask, causal, scale, lse):
         mb = b if Bm > 1 else 0
         mh = h if Hm > 1 else 0
         for i in range(L):
-            m = ninf
-            for j in range(S):
-                sij = s[b, h, i, j] * sc
-                if has_mask:
-                    sij += mask[mb, mh, i, j]
-                if causal and j > i:
-                    sij = ninf
-                s[b, h, i, j] = sij
-                if sij > m:
-                    m = sij
+            stop = min(i + 1, S) if causal else S
+            for j in range(stop, S):
+                s[b, h, i, j] = _as(0.0, s)
+            m = _masked_scores_row(s, mask, has_mask, b, h, mb, mh, i, stop, sc)
             if m == ninf:                          # fully masked row
-                for j in range(S):
+                for j in range(stop):
                     s[b, h, i, j] = _as(0.0, s)
                 lse[b, h, i] = ninf
                 continue
             total = _as(0.0, s)
-            for j in range(S):
+            for j in range(stop):
                 e = _vexp(s[b, h, i, j] - m)
                 s[b, h, i, j] = e
                 total += e
             inv = _as(1.0, s) / total
-            for j in range(S):
+            for j in range(stop):
                 s[b, h, i, j] *= inv
             lse[b, h, i] = m + np.log(total)
 
 
-@njit(**_PJIT)
+@_Kernel
 def _attention_grad_scores(s, dp, out, gout, lse, mask, has_mask, causal, scale):
     """In place, for each row i with p_ij = exp(scale s_ij + mask_ij - lse_i)
     recomputed from the raw scores s = q k^T and dp = gout v^T:
         s  <- p
         dp <- scale * p * (dp - delta_i),  delta_i = gout_i . out_i
-    (both 0 for a fully masked row, lse_i = -inf)."""
+    (both 0 for a fully masked row, lse_i = -inf, and for j > i if causal)."""
     B, H, L, S = s.shape
     Dv = out.shape[3]
     Bm, Hm = mask.shape[0], mask.shape[1]
@@ -334,20 +423,19 @@ def _attention_grad_scores(s, dp, out, gout, lse, mask, has_mask, causal, scale)
         mh = h if Hm > 1 else 0
         for i in range(L):
             li = lse[b, h, i]
+            stop = min(i + 1, S) if causal else S
             if li == ninf:                          # fully masked row: no gradient
-                for j in range(S):
-                    s[b, h, i, j] = _as(0.0, s)
-                    dp[b, h, i, j] = _as(0.0, s)
-                continue
+                stop = 0
+            for j in range(stop, S):
+                s[b, h, i, j] = _as(0.0, s)
+                dp[b, h, i, j] = _as(0.0, s)
             delta = _as(0.0, s)
             for d in range(Dv):
                 delta += gout[b, h, i, d] * out[b, h, i, d]
-            for j in range(S):
+            for j in range(stop):
                 sij = s[b, h, i, j] * sc
                 if has_mask:
                     sij += mask[mb, mh, i, j]
-                if causal and j > i:
-                    sij = ninf
                 pij = _vexp(sij - li)
                 s[b, h, i, j] = pij
                 dp[b, h, i, j] = pij * (dp[b, h, i, j] - delta) * sc
@@ -356,7 +444,7 @@ def _attention_grad_scores(s, dp, out, gout, lse, mask, has_mask, causal, scale)
 # ----------------------------------------------------------------------------
 # layer norm over the last axis of (N, D)
 # ----------------------------------------------------------------------------
-@njit(**_PJIT)
+@_Kernel
 def _layer_norm_fwd(x, w, b, has_w, has_b, eps, y, mean, rstd):
     """mean = sum x / D; var = sum (x - mean)^2 / D (two passes, float64 sums);
     y = (x - mean) * rstd * w + b with rstd = 1 / sqrt(var + eps)."""
@@ -385,7 +473,7 @@ def _layer_norm_fwd(x, w, b, has_w, has_b, eps, y, mean, rstd):
 _LN_CHUNK = 64      # rows per partial sum of grad_weight / grad_bias (fixed: deterministic)
 
 
-@njit(**_PJIT)
+@_Kernel
 def _layer_norm_bwd(gy, x, w, has_w, mean, rstd, gx, gw_part, gb_part):
     """xhat = (x - mean) rstd, g = gy * w:
     gx = rstd * (g - mean(g) - xhat * mean(g * xhat)) per row (parallel);
@@ -420,77 +508,182 @@ def _layer_norm_bwd(gy, x, w, has_w, mean, rstd, gx, gw_part, gb_part):
 
 # ----------------------------------------------------------------------------
 # GELU (elementwise on a flat array, parallel over fixed-size chunks)
+#
+# float32 uses branch-free approximations (selects only), so the loops
+# vectorise:
+# * erf: the two-range polynomial below; measured against scipy's float64 erf
+#   on a 2e6-point grid of [-6, 6] its error is 3.3e-8 relative in exact
+#   arithmetic, about 1 ulp (6e-8) once rounded to float32.
+# * tanh form: 0.5 x (1 + tanh u) = x * sigmoid(2u) = x / (1 + exp(-2u)),
+#   which has no cancellation where tanh u ~ -1, and 1 - tanh^2 u =
+#   4 sigmoid(2u) (1 - sigmoid(2u)); only _vexp is approximate (1 ulp).
+# float64 uses math.erf (libm, exact; a scalar call, not vectorised) and the
+# same sigmoid form with the float64 _vexp (3e-16 relative).
+# tests/kernels/test_numba_vs_reference.py checks both against float64 SciPy.
 # ----------------------------------------------------------------------------
 _GELU_CHUNK = 16384
 
 
-@njit(**_PJIT)
-def _gelu_fwd(x, tanh_approx, y):
-    """'none': y = 0.5 x (1 + erf(x / sqrt 2)); 'tanh': 0.5 x (1 + tanh(u)),
-    u = sqrt(2/pi) (x + 0.044715 x^3)."""
+# erf(a) in float32 = _erf_f32_from(a, _exp_f32(_erf_f32_arg(a))).  Split in
+# three so that each piece stays under LLVM's inlining threshold: a call left
+# in the loop body stops it from vectorising.
+@njit(**_HJIT)
+def _erf_f32_arg(a):
+    """Q(|a|) (degree 7, |a| clamped to 4, where erf = 1 in float32) for
+    erf(a) = sign(a) (1 - exp(Q(|a|))) on |a| > 0.927734375."""
+    t = abs(a)
+    if t > np.float32(4.0):
+        t = np.float32(4.0)
+    r = np.float32(-1.72853470e-5) * t + np.float32(3.83197126e-4)
+    u = np.float32(-3.88396438e-3) * t + np.float32(2.42546219e-2)
+    r = r * (t * t) + u
+    r = r * t + np.float32(-1.06777877e-1)
+    r = r * t + np.float32(-6.34846687e-1)
+    r = r * t + np.float32(-1.28717512e-1)
+    return r * t - t
+
+
+@njit(**_HJIT)
+def _erf_f32_from(a, e):
+    """erf(a) given e = exp(Q(|a|)): a + a P(a^2) (degree 5) for |a| <=
+    0.927734375, else sign(a) (1 - e); both evaluated, one selected."""
+    big = np.float32(1.0) - e
+    if a < np.float32(0.0):
+        big = -big
+    s = a * a
+    q = np.float32(-5.96761703e-4)
+    q = q * s + np.float32(4.99119423e-3)
+    q = q * s + np.float32(-2.67681349e-2)
+    q = q * s + np.float32(1.12819925e-1)
+    q = q * s + np.float32(-3.76125336e-1)
+    q = q * s + np.float32(1.28379166e-1)
+    small = q * a + a
+    if abs(a) > np.float32(0.927734375):
+        small = big
+    return small
+
+
+def _erf_arg(x):
+    """float32: _erf_f32_arg; float64: 0 (unused)."""
+    raise NotImplementedError
+
+
+@overload(_erf_arg)
+def _ol_erf_arg(x):
+    if x == types.float32:
+        return lambda x: _erf_f32_arg(x)
+    return lambda x: 0.0
+
+
+def _erf_from(x, e):
+    """float32: _erf_f32_from(x, e); float64: math.erf(x) (e unused)."""
+    raise NotImplementedError
+
+
+@overload(_erf_from)
+def _ol_erf_from(x, e):
+    if x == types.float32:
+        return lambda x, e: _erf_f32_from(x, e)
+    return lambda x, e: math.erf(x)
+
+
+@njit(**_JIT)
+def _gelu_tanh_arg(xi, neg):
+    """-2u (neg=True) with u = sqrt(2/pi) (x + 0.044715 x^3), clamped to
+    [-80, 80] so that exp(-2u) and its square stay finite in float32."""
+    u = _as(2.0 * math.sqrt(2.0 / math.pi), xi) * (xi + _as(0.044715, xi) * xi * xi * xi)
+    v = -u if neg else u
+    if v > _as(80.0, xi):
+        v = _as(80.0, xi)
+    if v < _as(-80.0, xi):
+        v = _as(-80.0, xi)
+    return v
+
+
+@njit(**_JIT)
+def _chunk(a, c):
+    """Chunk c of the flat array a (a view).  Loops over a view vectorise
+    about 2x better than range(c * CHUNK, min(n, (c + 1) * CHUNK)) (measured)."""
+    return a[c * _GELU_CHUNK:(c + 1) * _GELU_CHUNK]
+
+
+# One kernel per (form, direction): a single straight loop each, so that all
+# the helpers inline and the loop vectorises.  prange runs over fixed chunks.
+@_Kernel
+def _gelu_erf_fwd(x, y):
+    """y = 0.5 x (1 + erf(x / sqrt 2))."""
     n = x.shape[0]
     half = _as(0.5, x)
     one = _as(1.0, x)
-    k0 = _as(math.sqrt(2.0 / math.pi), x)
-    k1 = _as(0.044715, x)
     r2 = _as(1.0 / math.sqrt(2.0), x)
     for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
-        for i in range(c * _GELU_CHUNK, min(n, (c + 1) * _GELU_CHUNK)):
-            xi = x[i]
-            if tanh_approx:
-                y[i] = half * xi * (one + math.tanh(k0 * (xi + k1 * xi * xi * xi)))
-            else:
-                y[i] = half * xi * (one + math.erf(xi * r2))
+        xc, yc = _chunk(x, c), _chunk(y, c)
+        for i in range(xc.shape[0]):
+            xs = xc[i] * r2
+            erf = _erf_from(xs, _vexp(_erf_arg(xs)))
+            yc[i] = half * xc[i] * (one + erf)
 
 
-@njit(**_PJIT)
-def _gelu_bwd(x, gy, tanh_approx, gx):
-    """'none': gx = gy (Phi(x) + x phi(x)); 'tanh': gx = gy (0.5 (1 + t) +
-    0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(u)."""
+@_Kernel
+def _gelu_erf_bwd(x, gy, gx):
+    """gx = gy (Phi(x) + x phi(x)), Phi(x) = 0.5 (1 + erf(x / sqrt 2)),
+    phi(x) = exp(-x^2 / 2) / sqrt(2 pi)."""
     n = x.shape[0]
     half = _as(0.5, x)
     one = _as(1.0, x)
-    k0 = _as(math.sqrt(2.0 / math.pi), x)
-    k1 = _as(0.044715, x)
-    k3 = _as(3 * 0.044715, x)
     r2 = _as(1.0 / math.sqrt(2.0), x)
     rpi = _as(1.0 / math.sqrt(2.0 * math.pi), x)
     for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
-        for i in range(c * _GELU_CHUNK, min(n, (c + 1) * _GELU_CHUNK)):
-            xi = x[i]
-            if tanh_approx:
-                t = math.tanh(k0 * (xi + k1 * xi * xi * xi))
-                d = half * (one + t) + half * xi * (one - t * t) * k0 * (one + k3 * xi * xi)
-            else:
-                d = half * (one + math.erf(xi * r2)) + xi * _vexp(-half * xi * xi) * rpi
-            gx[i] = gy[i] * d
+        xc, gyc, gxc = _chunk(x, c), _chunk(gy, c), _chunk(gx, c)
+        for i in range(xc.shape[0]):
+            xi = xc[i]
+            xs = xi * r2
+            erf = _erf_from(xs, _vexp(_erf_arg(xs)))
+            gxc[i] = gyc[i] * (half * (one + erf) + xi * _vexp(-half * xi * xi) * rpi)
+
+
+@_Kernel
+def _gelu_tanh_fwd(x, y):
+    """y = 0.5 x (1 + tanh u) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    n = x.shape[0]
+    one = _as(1.0, x)
+    for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
+        xc, yc = _chunk(x, c), _chunk(y, c)
+        for i in range(xc.shape[0]):
+            yc[i] = xc[i] / (one + _vexp(_gelu_tanh_arg(xc[i], True)))
+
+
+@_Kernel
+def _gelu_tanh_bwd(x, gy, gx):
+    """With s = sigmoid(2u) = 0.5 (1 + tanh u) and e = exp(-2u):
+    gx = gy (s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2)),
+    s (1 - s) = e s^2 = 0.25 (1 - tanh^2 u)."""
+    n = x.shape[0]
+    one = _as(1.0, x)
+    two_k0 = _as(2.0 * math.sqrt(2.0 / math.pi), x)
+    k3 = _as(3 * 0.044715, x)
+    for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
+        xc, gyc, gxc = _chunk(x, c), _chunk(gy, c), _chunk(gx, c)
+        for i in range(xc.shape[0]):
+            xi = xc[i]
+            e = _vexp(_gelu_tanh_arg(xi, True))
+            sg = one / (one + e)
+            gxc[i] = gyc[i] * (sg + two_k0 * xi * (e * sg * sg) * (one + k3 * xi * xi))
 
 
 # ============================================================================
-# thread count per call
+# serial or parallel per call
 # ============================================================================
-# Below this many elements a kernel runs its prange loop on one thread.
-# Measured on the 2-core machine: softmax of (3072, 64) float32 takes 0.27 ms
-# on 2 threads and 0.55 ms on 1 when the machine is quiet, but 7 ms on 2
+# Below this many elements a kernel runs its serial build (no thread pool).
+# Measured on the 2-core machine: softmax of (3072, 64) float32 took 0.27 ms
+# on 2 threads and 0.55 ms on 1 when the machine was quiet, but 7 ms on 2
 # threads right after a NumPy matmul, whose OpenBLAS threads keep spinning on
-# the cores (the OpenMP barrier then waits for a time slice); 1 thread stays at
-# 0.55 ms.  A training step interleaves matmuls and kernels all the time, so
-# small kernels stay on the calling thread; large ones use every thread
-# NUMBA_NUM_THREADS allows.
+# the cores (the OpenMP barrier then waits for a time slice); an empty prange
+# over 4 rows measured 8.7 ms on 2 threads with the machine loaded, 0.7 us on
+# one thread and 0.2 us serial.  A training step interleaves matmuls and
+# kernels all the time, so small kernels stay on the calling thread; large
+# ones use every thread NUMBA_NUM_THREADS allows.
 PARALLEL_MIN_ELEMENTS = 1 << 20
-
-
-@contextlib.contextmanager
-def _threads_for(n_elements):
-    if n_elements >= PARALLEL_MIN_ELEMENTS:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 # ============================================================================
@@ -506,8 +699,7 @@ def matmul(a, b, bias=None):
     b3 = np.ascontiguousarray(np.broadcast_to(b, batch + (K, N))).reshape(-1, K, N)
     out = np.empty((a3.shape[0], M, N), dtype=a.dtype)
     has_bias = bias is not None
-    with _threads_for(out.size):
-        _bmm(a3, b3, bias if has_bias else np.zeros(N, a.dtype), has_bias, out)
+    _bmm.launch(out.size, a3, b3, bias if has_bias else np.zeros(N, a.dtype), has_bias, out)
     return out.reshape(batch + (M, N))
 
 
@@ -529,29 +721,25 @@ def _rows(x):
 
 def softmax(x):
     out = np.empty_like(x)
-    with _threads_for(x.size):
-        _softmax_rows(_rows(x), _rows(out), False)
+    _softmax_rows.launch(x.size, _rows(x), _rows(out), False)
     return out
 
 
 def log_softmax(x):
     out = np.empty_like(x)
-    with _threads_for(x.size):
-        _softmax_rows(_rows(x), _rows(out), True)
+    _softmax_rows.launch(x.size, _rows(x), _rows(out), True)
     return out
 
 
 def softmax_backward(y, grad_y):
     out = np.empty_like(y)
-    with _threads_for(y.size):
-        _softmax_bwd_rows(_rows(y), _rows(grad_y), _rows(out), False)
+    _softmax_bwd_rows.launch(y.size, _rows(y), _rows(grad_y), _rows(out), False)
     return out
 
 
 def log_softmax_backward(y, grad_y):
     out = np.empty_like(y)
-    with _threads_for(y.size):
-        _softmax_bwd_rows(_rows(y), _rows(grad_y), _rows(out), True)
+    _softmax_bwd_rows.launch(y.size, _rows(y), _rows(grad_y), _rows(out), True)
     return out
 
 
@@ -572,8 +760,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
     nll = np.empty(N, dtype=np.float64)
     smooth = np.empty(N, dtype=np.float64)
     grad = np.empty_like(logits)
-    with _threads_for(logits.size):
-        _cross_entropy_rows(logits, target, w, float(w.astype(np.float64).sum()),
+    _cross_entropy_rows.launch(logits.size, logits, target, w, float(w.astype(np.float64).sum()),
                             int(ignore_index), a, b, nll, smooth, grad)
     if reduction == "none":
         loss = (1.0 - eps) * nll + eps / C * smooth
@@ -606,8 +793,7 @@ def attention(q, k, v, mask=None, is_causal=False, scale=None):
     lse = np.empty((B, H, L), dtype=q.dtype)
     m, has_mask = _mask_arg(mask, q.dtype)
     p = np.matmul(q, np.swapaxes(k, -1, -2))                 # (B, H, L, S) raw scores
-    with _threads_for(p.size):
-        _attention_probs(p, m, has_mask, bool(is_causal), float(scale), lse)
+    _attention_probs.launch(p.size, p, m, has_mask, bool(is_causal), float(scale), lse)
     return np.matmul(p, v), lse                               # (B, H, L, Dv)
 
 
@@ -617,8 +803,7 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     m, has_mask = _mask_arg(mask, q.dtype)
     p = np.matmul(q, np.swapaxes(k, -1, -2))                  # (B, H, L, S) raw scores
     ds = np.matmul(grad_out, np.swapaxes(v, -1, -2))          # (B, H, L, S) dp
-    with _threads_for(p.size):
-        _attention_grad_scores(p, ds, out, grad_out, lse, m, has_mask, bool(is_causal),
+    _attention_grad_scores.launch(p.size, p, ds, out, grad_out, lse, m, has_mask, bool(is_causal),
                                float(scale))
     grad_v = np.matmul(np.swapaxes(p, -1, -2), grad_out)      # (B, H, S, Dv)
     grad_q = np.matmul(ds, k)                                 # (B, H, L, D)
@@ -632,8 +817,7 @@ def layer_norm(x, weight, bias, eps):
     mean = np.empty(N, dtype=x.dtype)
     rstd = np.empty(N, dtype=x.dtype)
     dummy = np.empty(0, dtype=x.dtype)
-    with _threads_for(x.size):
-        _layer_norm_fwd(x, dummy if weight is None else weight,
+    _layer_norm_fwd.launch(x.size, x, dummy if weight is None else weight,
                         dummy if bias is None else bias,
                         weight is not None, bias is not None, float(eps), y, mean, rstd)
     return y, mean, rstd
@@ -646,8 +830,7 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
     gw_part = np.empty((nchunks, D), dtype=x.dtype)
     gb_part = np.empty((nchunks, D), dtype=x.dtype)
     has_w = weight is not None
-    with _threads_for(x.size):
-        _layer_norm_bwd(grad_y, x, weight if has_w else np.empty(0, x.dtype), has_w,
+    _layer_norm_bwd.launch(x.size, grad_y, x, weight if has_w else np.empty(0, x.dtype), has_w,
                         mean, rstd, gx, gw_part, gb_part)
     if not has_w:
         return gx, None, None
@@ -657,13 +840,13 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
 
 def gelu(x, approximate="none"):
     y = np.empty_like(x)
-    with _threads_for(x.size):
-        _gelu_fwd(x.reshape(-1), approximate == "tanh", y.reshape(-1))
+    kernel = _gelu_tanh_fwd if approximate == "tanh" else _gelu_erf_fwd
+    kernel.launch(x.size, x.reshape(-1), y.reshape(-1))
     return y
 
 
 def gelu_backward(x, grad_y, approximate="none"):
     gx = np.empty_like(x)
-    with _threads_for(x.size):
-        _gelu_bwd(x.reshape(-1), grad_y.reshape(-1), approximate == "tanh", gx.reshape(-1))
+    kernel = _gelu_tanh_bwd if approximate == "tanh" else _gelu_erf_bwd
+    kernel.launch(x.size, x.reshape(-1), grad_y.reshape(-1), gx.reshape(-1))
     return gx

@@ -312,3 +312,44 @@ def test_size_zero(backend):
         assert y.shape == (0, 4) and mean.shape == (0,)
         assert K.gelu(np.zeros((3, 0))).shape == (3, 0)
         assert K.matmul(np.zeros((2, 0)), np.zeros((0, 3))).shape == (2, 3)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_approximations(approximate):
+    """float32 GELU uses vectorised erf / sigmoid approximations (numba_cpu):
+    within a few float32 ulps of the float64 function, on a dense grid, with
+    inf / nan behaving like the reference."""
+    x = np.concatenate([np.linspace(-12, 12, 200001), [0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0]])
+    x32 = x.astype(np.float32)
+    x64 = x32.astype(np.float64)
+    g = np.ones_like(x32)
+    with K.use_backend("numba"):
+        y = K.gelu(x32, approximate)
+        gx = K.gelu_backward(x32, g, approximate)
+    y_ref = R.gelu(x64, approximate)
+    gx_ref = R.gelu_backward(x64, np.ones_like(x64), approximate)
+    eps32 = np.finfo(np.float32).eps
+    # relative to |x| (GELU ~ x Phi(x)): absolute error below a few ulps of x
+    scale = np.maximum(np.abs(x64), 1e-30)
+    assert (np.abs(y - y_ref) / scale).max() < 4 * eps32
+    assert np.abs(gx - gx_ref).max() < 8 * eps32
+    # the erf itself: y / x = Phi(x) = (1 + erf) / 2 to ~1 ulp of 1
+    big = np.abs(x64) > 1e-3
+    phi, phi_ref = y[big] / x32[big], y_ref[big] / x64[big]
+    assert np.abs(phi - phi_ref).max() < 2 * eps32
+    with K.use_backend("numba"):
+        got = K.gelu(np.array([np.inf, np.nan], dtype=np.float32), approximate)
+    assert got[0] == np.inf and np.isnan(got[1])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float64_exact(approximate):
+    """float64 GELU: math.erf and the float64 exp, to ~1e-14 relative (the
+    reference's 1 + tanh(u) cancels for x << 0, hence the atol)."""
+    x = np.linspace(-8, 8, 20001)
+    with K.use_backend("numba"):
+        y = K.gelu(x, approximate)
+        gx = K.gelu_backward(x, np.ones_like(x), approximate)
+    np.testing.assert_allclose(y, R.gelu(x, approximate), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(gx, R.gelu_backward(x, np.ones_like(x), approximate),
+                               rtol=1e-13, atol=1e-14)
