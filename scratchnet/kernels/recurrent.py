@@ -84,7 +84,7 @@ def recurrent_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse
     c_n = None
     if mode == "lstm":
         hs, cs, gates = kern.lstm_forward(xp, h0, c0, w_hh, bh)
-        extra, c_n = (cs, gates), cs[-1]
+        extra, c_n = (cs, gates), cs[-1].copy()
     elif mode == "gru":
         hs, gates, ghn = kern.gru_forward(xp, h0, w_hh, bh)
         extra = (gates, ghn)
@@ -92,7 +92,7 @@ def recurrent_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse
         hs = kern.rnn_forward(xp, h0, w_hh, bh, mode == "rnn_relu")
     saved = dict(mode=mode, reverse=reverse, x=xk, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh,
                  hs=hs, extra=extra, has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
-    return (hs[::-1] if reverse else hs), hs[-1], c_n, saved
+    return (hs[::-1] if reverse else hs), hs[-1].copy(), c_n, saved
 
 
 def recurrent_backward(saved, dhs, dhn=None, dcn=None, need_x=True):
