@@ -1,6 +1,6 @@
 """Teach a sequence-to-sequence model with attention to read dates.
 
-    python examples/seq2seq_dates.py [--steps 1500] [--cell gru] [--plot attention.png]
+    python examples/seq2seq_dates.py [--steps 600] [--cell gru] [--plot attention.png]
 
 Input: a date written in words, in one of several styles,
 "twenty-second of november 2026", "november 22, 2026", "the 3rd of may, 1999",
@@ -99,7 +99,7 @@ def exact_match(model, src_tok, tgt_tok, sources, targets, batch=500):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--hidden-size", type=int, default=128)
     ap.add_argument("--cell", default="gru", choices=["gru", "lstm"])
@@ -132,7 +132,7 @@ def main(argv=None):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 250 == 0 or step == args.steps:
+        if step % 200 == 0 or step == args.steps:
             acc = exact_match(model, src_tok, tgt_tok, val_src[:300], val_tgt[:300])
             print(f"step {step:5d}  loss {loss.item():.4f}  held-out exact match {acc:6.1%}  "
                   f"({time.perf_counter() - t0:.0f} s)")
