@@ -1,118 +1,144 @@
 """MLP 784-512-512-10 (ReLU), batch 128, Adam: ms per training step
-(forward, cross-entropy, backward, optimizer step) for scratchnet and PyTorch,
-measured in the same run, median of ``--steps`` steps after ``--warmup``.
+(forward + cross-entropy, backward, optimizer step) for scratchnet and PyTorch
+in the same run, with the ratio.
 
-    python benchmarks/mlp.py [--steps 30] [--warmup 5] [--dtype float32]
+    python benchmarks/mlp.py [--steps 30] [--warmup 5] [--rounds 3] [--dtype float32]
 
-Prints one table; the PyTorch row is skipped when torch is not installed.
+Each framework runs in its own worker process (``--worker NAME``), and the
+workers alternate for ``--rounds`` rounds: measured in one process, NumPy's
+OpenBLAS threads and PyTorch's OpenMP threads spin after each call and steal
+the two cores from each other, which slowed whichever ran second by 2-3x here;
+alternating rounds let both see the same background load. Every number is the
+median over all rounds of ``--steps`` steps, each round after ``--warmup``
+unmeasured steps. PyTorch keeps its default thread count. Prints one table;
+the PyTorch row is skipped when torch is not installed.
 """
 import argparse
+import importlib.util
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 
-import scratchnet as sn
-import scratchnet.functional as F
-from scratchnet import nn, optim
-
 SIZES = (784, 512, 512, 10)
 BATCH = 128
+PHASES = ("forward", "backward", "step", "total")
 
 
-def _mlp_sn(dtype):
-    layers = []
-    for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:])):
-        layers.append(nn.Linear(a, b, dtype=dtype))
-        if i < len(SIZES) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+def _data(dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, SIZES[0])).astype(dtype)
+    y = rng.integers(0, SIZES[-1], size=BATCH)
+    return x, y
 
 
-def _interleaved_medians(steps_by_name, steps, warmup, block=5):
-    """Median ms per step of each step function, measured in alternating blocks
-    of ``block`` steps (each block led by one unmeasured step) so that both
-    frameworks see the same machine load and neither pays for the other's
-    BLAS/OpenMP threads still spinning down."""
-    for step in steps_by_name.values():
-        for _ in range(warmup):
-            step()
-    times = {name: [] for name in steps_by_name}
-    while min(len(t) for t in times.values()) < steps:
-        for name, step in steps_by_name.items():
-            step()
-            for _ in range(block):
-                t0 = time.perf_counter()
-                step()
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: statistics.median(t[:steps]) for name, t in times.items()}
+def _layer_pairs():
+    """(in, out, relu_after) for each Linear layer."""
+    return [(a, b, i < len(SIZES) - 2) for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:]))]
 
 
-def scratchnet_step(x, y, dtype):
-    """One training step of the scratchnet MLP."""
+def scratchnet_phases(dtype):
+    """(forward, backward, step) callables for one scratchnet training step."""
+    import scratchnet as sn
+    import scratchnet.functional as F
+    from scratchnet import nn, optim
+
     sn.manual_seed(0)
-    model = _mlp_sn(dtype)
+    layers = []
+    for a, b, relu in _layer_pairs():
+        layers += [nn.Linear(a, b, dtype=dtype)] + ([nn.ReLU()] if relu else [])
+    model = nn.Sequential(*layers)
     opt = optim.Adam(model.parameters(), lr=1e-3)
-    xt = sn.Tensor(x)
+    x, y = _data(dtype)
+    xt, state = sn.Tensor(x), {}
 
-    def step():
+    def forward():
         opt.zero_grad()
-        loss = F.cross_entropy(model(xt), y)
-        loss.backward()
-        opt.step()
-    return step
+        state["loss"] = F.cross_entropy(model(xt), y)
+    return forward, lambda: state.pop("loss").backward(), opt.step
 
 
-def torch_step(x, y, dtype):
-    """One training step of the same MLP in PyTorch, or None without torch."""
-    try:
-        import torch
-    except ImportError:
-        return None
+def pytorch_phases(dtype):
+    """(forward, backward, step) callables for the same step in PyTorch."""
+    import torch
+
     torch.manual_seed(0)
     layers = []
-    for i, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:])):
-        layers.append(torch.nn.Linear(a, b))
-        if i < len(SIZES) - 2:
-            layers.append(torch.nn.ReLU())
+    for a, b, relu in _layer_pairs():
+        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if relu else [])
     model = torch.nn.Sequential(*layers).to(getattr(torch, np.dtype(dtype).name))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    x, y = _data(dtype)
+    xt, yt, state = torch.from_numpy(x), torch.from_numpy(y), {}
 
-    def step():
+    def forward():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-    return step, torch.get_num_threads()
+        state["loss"] = torch.nn.functional.cross_entropy(model(xt), yt)
+    return forward, lambda: state.pop("loss").backward(), opt.step
+
+
+FRAMEWORKS = {"scratchnet": scratchnet_phases, "pytorch": pytorch_phases}
+
+
+def measure(phases, steps, warmup):
+    """Per-step times in ms of each phase (and their total), after ``warmup`` steps."""
+    times = {p: [] for p in PHASES}
+    for i in range(warmup + steps):
+        stamps = [time.perf_counter()]
+        for phase in phases:
+            phase()
+            stamps.append(time.perf_counter())
+        if i >= warmup:
+            for name, t0, t1 in zip(PHASES, stamps, stamps[1:]):
+                times[name].append((t1 - t0) * 1e3)
+            times["total"].append((stamps[-1] - stamps[0]) * 1e3)
+    return times
+
+
+def _worker(args):
+    print(json.dumps(measure(FRAMEWORKS[args.worker](args.dtype), args.steps, args.warmup)))
+
+
+def _run_worker(name, args):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--dtype", args.dtype]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--worker", choices=sorted(FRAMEWORKS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((BATCH, SIZES[0])).astype(args.dtype)
-    y = rng.integers(0, SIZES[-1], size=BATCH)
-    sn_step = scratchnet_step(x, y, args.dtype)
-    torch_result = torch_step(x, y, args.dtype)
-    steps = {"scratchnet": sn_step}
-    if torch_result is not None:
-        steps["pytorch"] = torch_result[0]
-    ms = _interleaved_medians(steps, args.steps, args.warmup)
-    ms_sn = ms["scratchnet"]
-    print(f"MLP {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, Adam, {args.dtype}, "
-          f"median of {args.steps} steps after {args.warmup} warm-up (kernels: {sn.kernels.backend()})")
-    print(f"{'framework':<12}{'ms/step':>10}{'ratio':>10}")
-    print(f"{'scratchnet':<12}{ms_sn:>10.2f}{1.0:>10.2f}")
-    if torch_result is None:
-        print(f"{'pytorch':<12}{'skipped (torch not installed)':>20}")
+    if args.worker:
+        return _worker(args)
+    names = ["scratchnet"] + (["pytorch"] if importlib.util.find_spec("torch") else [])
+    times = {n: {p: [] for p in PHASES} for n in names}
+    for _ in range(args.rounds):
+        for name in names:
+            for phase, ts in _run_worker(name, args).items():
+                times[name][phase] += ts
+    med = {n: {p: statistics.median(ts) for p, ts in t.items()} for n, t in times.items()}
+    print(f"MLP {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, Adam, {args.dtype}: ms per training step, "
+          f"median of {args.rounds} x {args.steps} steps (each round after {args.warmup} warm-up steps)")
+    print(f"{'framework':<12}" + "".join(f"{p:>10}" for p in PHASES) + f"{'vs torch':>10}{'min total':>11}")
+    for name in names:
+        ratio = med[name]["total"] / med["pytorch"]["total"] if "pytorch" in med else float("nan")
+        print(f"{name:<12}" + "".join(f"{med[name][p]:>10.2f}" for p in PHASES) + f"{ratio:>10.2f}"
+              f"{min(times[name]['total']):>11.2f}")
+    if "pytorch" not in med:
+        print("pytorch     skipped (torch is not installed)")
     else:
-        ms_t, threads = ms["pytorch"], torch_result[1]
-        print(f"{'pytorch':<12}{ms_t:>10.2f}{ms_t / ms_sn:>10.2f}   ({threads} threads)")
-        print(f"scratchnet / pytorch time: {ms_sn / ms_t:.2f} (<= 1 means scratchnet is no slower)")
+        print("vs torch = median total / PyTorch's median total (<= 1: scratchnet is no slower); "
+              "min total = fastest single step (least disturbed by other load)")
 
 
 if __name__ == "__main__":
