@@ -5,10 +5,12 @@ LSTM or GRU, forward and backward through time.  NumPy arrays in and out.
 themselves, the same for every backend:
 
 * the input projection of all steps in one GEMM:
-  xp = x W_ih^T + b_ih,  (T*B, I) @ (I, G*H);
+  xp = W_ih x^T + b_ih,  (G*H, I) @ (I, T*B);
 * the weight gradients in one GEMM each, over all steps at once:
-  dW_ih = dxp^T x,  dW_hh = sum_t dgh_t^T h_{t-1},  db = sums of dxp / dgh;
-* dx = dxp W_ih, one GEMM.
+  dW_ih = dxp x,  dW_hh = sum_t dgh_t h_{t-1}^T,  db = sums of dxp / dgh;
+* dx = dxp^T W_ih, one GEMM;
+* the change between the callers' layout (T, B, features) and the kernels'
+  feature-major layout (T, features, B) (see ``recurrent_reference``).
 
 The recurrence itself (the sequential part) runs in ``recurrent_reference``
 (plain NumPy) or ``recurrent_numba`` (compiled, imported on first use), as
@@ -75,16 +77,19 @@ def recurrent_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse
         "recurrent_forward", x=x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     T, B, I, H = _check(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     xk = np.ascontiguousarray(x[::-1] if reverse else x)            # kernel (time) order
-    xp = (xk.reshape(T * B, I) @ w_ih.T).reshape(T, B, -1)           # (T*B, I) -> (T, B, G*H)
+    GH = w_ih.shape[0]
+    xp = xk.reshape(T * B, I) @ w_ih.T                                # (T*B, I) @ (I, G*H)
     if b_ih is not None:
         xp += b_ih
-    bh = np.zeros(w_hh.shape[0], x.dtype) if b_hh is None else b_hh
+    xp = np.ascontiguousarray(xp.reshape(T, B, GH).transpose(0, 2, 1))   # (T, B, G*H) -> (T, G*H, B)
+    bh = np.zeros(GH, x.dtype) if b_hh is None else b_hh
+    h0, c0 = (None if s is None else np.ascontiguousarray(s.T) for s in (h0, c0))   # (B, H) -> (H, B)
     kern = _impl(x.size * H)
     extra = ()
     c_n = None
     if mode == "lstm":
         hs, cs, gates = kern.lstm_forward(xp, h0, c0, w_hh, bh)
-        extra, c_n = (cs, gates), cs[-1].copy()
+        extra, c_n = (cs, gates), cs[-1].T.copy()
     elif mode == "gru":
         hs, gates, ghn = kern.gru_forward(xp, h0, w_hh, bh)
         extra = (gates, ghn)
@@ -92,7 +97,8 @@ def recurrent_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse
         hs = kern.rnn_forward(xp, h0, w_hh, bh, mode == "rnn_relu")
     saved = dict(mode=mode, reverse=reverse, x=xk, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh,
                  hs=hs, extra=extra, has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
-    return (hs[::-1] if reverse else hs), hs[-1].copy(), c_n, saved
+    out = np.ascontiguousarray(hs.transpose(0, 2, 1))                 # (T, H, B) -> (T, B, H)
+    return (out[::-1] if reverse else out), out[-1].copy(), c_n, saved
 
 
 def recurrent_backward(saved, dhs, dhn=None, dcn=None, need_x=True):
@@ -104,37 +110,40 @@ def recurrent_backward(saved, dhs, dhn=None, dcn=None, need_x=True):
     bias gradients None for absent biases.
     """
     mode, x, h0, c0, w_hh, hs = (saved[k] for k in ("mode", "x", "h0", "c0", "w_hh", "hs"))
-    T, B, H = hs.shape
+    T, H, B = hs.shape
     dt = hs.dtype
-    dhs = np.array(dhs[::-1] if saved["reverse"] else dhs, dtype=dt, order="C")  # own copy
+    dhs = dhs[::-1] if saved["reverse"] else dhs
+    dhs = np.ascontiguousarray(np.asarray(dhs, dtype=dt).transpose(0, 2, 1))   # (T, B, H) -> (T, H, B)
     if dhn is not None:
-        dhs[-1] += dhn
+        dhs[-1] += dhn.T
     kern = _impl(x.size * H)
     dc0 = None
     if mode == "lstm":
         cs, gates = saved["extra"]
-        dcn = np.zeros((B, H), dt) if dcn is None else np.ascontiguousarray(dcn, dtype=dt)
+        dcn = np.zeros((H, B), dt) if dcn is None else np.ascontiguousarray(dcn.T, dtype=dt)
         dxp, dh0, dc0 = kern.lstm_backward(dhs, dcn, cs, gates, c0, w_hh)
-        dgh = dxp
+        dgh, dc0 = dxp, dc0.T
     elif mode == "gru":
         gates, ghn = saved["extra"]
         dxp, dgh, dh0 = kern.gru_backward(dhs, hs, gates, ghn, h0, w_hh)
     else:
         dxp, dh0 = kern.rnn_backward(dhs, hs, h0, w_hh, mode == "rnn_relu")
         dgh = dxp
-    G = dxp.shape[2]
-    dxp2 = dxp.reshape(T * B, G)                                      # (T, B, G*H) -> (T*B, G*H)
+    GH = dxp.shape[1]
+    dxp2 = dxp.transpose(1, 0, 2).reshape(GH, T * B)                 # (T, G*H, B) -> (G*H, T*B), a copy
+    dgh2 = dxp2 if dgh is dxp else dgh.transpose(1, 0, 2).reshape(GH, T * B)
+    hs2 = hs.transpose(1, 0, 2).reshape(H, T * B)                     # (T, H, B) -> (H, T*B)
     dx = None
     if need_x:
-        dx = (dxp2 @ saved["w_ih"]).reshape(T, B, -1)                 # (T*B, I) -> (T, B, I)
+        dx = (dxp2.T @ saved["w_ih"]).reshape(T, B, -1)               # (T*B, I) -> (T, B, I)
         dx = dx[::-1] if saved["reverse"] else dx
-    dw_ih = dxp2.T @ x.reshape(T * B, -1)                            # (G*H, T*B) @ (T*B, I)
-    dw_hh = dgh[0].T @ h0                                             # step 0 sees h0
-    if T > 1:
-        dw_hh += dgh[1:].reshape((T - 1) * B, G).T @ hs[:-1].reshape((T - 1) * B, H)
-    db_ih = dxp2.sum(axis=0) if saved["has_b_ih"] else None
+    dw_ih = dxp2 @ x.reshape(T * B, -1)                              # (G*H, T*B) @ (T*B, I)
+    dw_hh = dgh2[:, :B] @ h0.T                                        # step 0 sees h0
+    if T > 1:                                                         # (G*H, (T-1)*B) @ ((T-1)*B, H)
+        dw_hh += dgh2[:, B:] @ hs2[:, :-B].T
+    db_ih = dxp2.sum(axis=1) if saved["has_b_ih"] else None
     db_hh = None
     if saved["has_b_hh"]:
         same = dgh is dxp and db_ih is not None        # RNN / LSTM: d b_hh = d b_ih
-        db_hh = db_ih.copy() if same else dgh.reshape(T * B, G).sum(axis=0)
-    return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
+        db_hh = db_ih.copy() if same else dgh2.sum(axis=1)
+    return dx, dh0.T, dc0, dw_ih, dw_hh, db_ih, db_hh
