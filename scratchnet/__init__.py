@@ -19,6 +19,7 @@ from .ops import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs, tanh, sigmo
                   matmul, softmax, log_softmax)
 
 from .io import save, load
+from .generation import generate
 from . import optim
 
 __version__ = "0.1.0"

@@ -122,7 +122,7 @@ def _cmd_train(args):
 
 def _cmd_generate(args):
     from .train.run import load_run
-    from .generate import generate
+    from .generation import generate
     model, tokenizer, _ = load_run(args.checkpoint)
     text = generate(model, tokenizer, args.prompt, args.tokens, temperature=args.temperature,
                     top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=args.seed)

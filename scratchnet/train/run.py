@@ -206,7 +206,7 @@ def train_from_config(config, resume=False, progress=True, print_fn=print):
 
 
 def _report(trainer, tokenizer, train_ids, val_ids, elapsed, config, print_fn):
-    from ..generate import generate
+    from ..generation import generate
     metrics = trainer.evaluate()
     bigram = bigram_baseline(train_ids, val_ids, tokenizer.vocab_size)
     last = trainer.history[-1]["loss"] if trainer.history else float("nan")

@@ -273,7 +273,7 @@ def test_top_k_and_top_p_restrict_the_support():
 
 
 def test_works_with_scratchnet_generate():
-    from scratchnet.generate import generate
+    from scratchnet import generate
     text = "hello world"
     tok = CharTokenizer().fit(text)
     sn.manual_seed(10)
