@@ -206,9 +206,10 @@ class GPT(nn.Module):
         return logits, loss
 
     # -------------------------------------------------------------- training
-    def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), eps=1e-8):
+    def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), device_type=None, eps=1e-8):
         """AdamW with weight decay on every >= 2-D parameter (matmul weights and
-        embeddings) and none on biases and LayerNorm weights (nanoGPT's rule)."""
+        embeddings) and none on biases and LayerNorm weights (nanoGPT's rule).
+        ``device_type`` is accepted for nanoGPT's call signature and ignored (CPU only)."""
         from .. import optim
         params = [p for p in self.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]

@@ -157,9 +157,10 @@ def _clones(layer, n):
 
 class TransformerEncoder(Module):
     """``num_layers`` deep copies of ``encoder_layer`` applied in turn, then ``norm``
-    if given. Keys ``layers.{i}.*`` and ``norm.*``."""
+    if given. Keys ``layers.{i}.*`` and ``norm.*``. ``enable_nested_tensor`` and
+    ``mask_check`` are accepted for PyTorch's signature and ignored."""
 
-    def __init__(self, encoder_layer, num_layers, norm=None):
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
         super().__init__()
         self.layers = _clones(encoder_layer, num_layers)
         self.num_layers = int(num_layers)
