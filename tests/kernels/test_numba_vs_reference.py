@@ -4,6 +4,8 @@ Inputs come in three layouts (C-contiguous, strided views, read-only) and
 both float dtypes; the Numba side runs through the dispatcher with
 ``use_backend('numba')``, the reference is called directly.
 """
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -150,8 +152,11 @@ def test_cross_entropy_extreme_logits(dtype, reduction):
 @given(B=st.integers(1, 2), H=st.integers(1, 3), L=st.integers(1, 7), S=st.integers(1, 7),
        D=st.integers(1, 5), Dv=st.integers(1, 4), dtype=DTYPES, layout=LAYOUTS,
        seed=st.integers(0, 2**16), causal=st.booleans(),
-       mask_kind=st.sampled_from([None, "bool", "float", "bool2d"]))
-def test_attention(B, H, L, S, D, Dv, dtype, layout, seed, causal, mask_kind):
+       mask_kind=st.sampled_from([None, "bool", "float", "bool2d"]),
+       path=st.sampled_from(["small", "large"]))
+def test_attention(B, H, L, S, D, Dv, dtype, layout, seed, causal, mask_kind, path):
+    """Both size classes: 'small' runs the fused per-head kernels, 'large'
+    (forced by a zero size threshold) the batched-matmul + parallel kernels."""
     rng = np.random.default_rng(seed)
     q = make(rng, (B, H, L, D), dtype, layout)
     k = make(rng, (B, H, S, D), dtype, layout)
@@ -166,7 +171,7 @@ def test_attention(B, H, L, S, D, Dv, dtype, layout, seed, causal, mask_kind):
     elif mask_kind == "float":
         mask = np.where(rng.random((H, L, S)) > 0.3, rng.standard_normal((H, L, S)), -np.inf)
     before = snapshot(q, k, v, g, mask)
-    with K.use_backend("numba"):
+    with K.use_backend("numba"), size_class(path):
         out, lse = K.attention(q, k, v, mask, causal)
         grads = K.attention_backward(q, k, v, mask, causal, None, out, lse, g)
     out_ref, lse_ref = R.attention(q, k, v, mask, causal)
@@ -180,15 +185,30 @@ def test_attention(B, H, L, S, D, Dv, dtype, layout, seed, causal, mask_kind):
     unchanged(before, q, k, v, g, mask)
 
 
+@contextlib.contextmanager
+def size_class(path):
+    """'large': every kernel call takes its large-problem path (parallel
+    build, batched attention); 'small': unchanged (these tests are small)."""
+    from scratchnet.kernels import numba_cpu
+    previous = numba_cpu.PARALLEL_MIN_ELEMENTS
+    if path == "large":
+        numba_cpu.PARALLEL_MIN_ELEMENTS = 0
+    try:
+        yield
+    finally:
+        numba_cpu.PARALLEL_MIN_ELEMENTS = previous
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_attention_fully_masked_rows(dtype, backend):
+@pytest.mark.parametrize("path", ["small", "large"])
+def test_attention_fully_masked_rows(dtype, backend, path):
     rng = np.random.default_rng(1)
     q, k, v, g = (rng.standard_normal((1, 2, 4, 3)).astype(dtype) for _ in range(4))
     mask = np.ones((4, 4), dtype=bool)
     mask[1] = False                       # row 1 attends to nothing
     mask[:, 0] = False                    # with causal: row 0 attends to nothing either
-    with K.use_backend(backend):
+    with K.use_backend(backend), size_class(path):
         out, lse = K.attention(q, k, v, mask, is_causal=True)
         gq, gk, gv = K.attention_backward(q, k, v, mask, True, None, out, lse, g)
     assert not np.isnan(out).any()
@@ -353,3 +373,23 @@ def test_gelu_float64_exact(approximate):
     np.testing.assert_allclose(y, R.gelu(x, approximate), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(gx, R.gelu_backward(x, np.ones_like(x), approximate),
                                rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("path", ["small", "large"])
+@pytest.mark.parametrize("L, S", [(150, 150), (70, 130), (130, 70)])
+def test_attention_long_rows(path, L, S):
+    """Rows longer than one 64-column step (causal rows are processed up to a
+    multiple of 64), with a float mask on top of causal."""
+    rng = np.random.default_rng(L * S)
+    q, g = (rng.standard_normal((1, 2, L, 5)) for _ in range(2))
+    k, v = (rng.standard_normal((1, 2, S, 5)) for _ in range(2))
+    mask = rng.standard_normal((L, S))
+    with K.use_backend("numba"), size_class(path):
+        out, lse = K.attention(q, k, v, mask, True)
+        grads = K.attention_backward(q, k, v, mask, True, None, out, lse, g)
+    out_ref, lse_ref = R.attention(q, k, v, mask, True)
+    grads_ref = R.attention_backward(q, k, v, mask, True, None, out_ref, lse_ref, g)
+    close(out, out_ref, np.float64)
+    np.testing.assert_array_equal(np.isinf(lse), np.isinf(lse_ref))
+    for a, b in zip(grads, grads_ref):
+        close(a, b, np.float64, factor=5)
