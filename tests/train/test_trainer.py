@@ -115,8 +115,8 @@ def test_crash_during_checkpoint_write_keeps_previous_checkpoint(tmp_path, monke
     monkeypatch.undo()
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
     assert load_checkpoint(tmp_path / "checkpoint.npz")["step"] == 5
-    assert not [p for p in os.listdir(tmp_path) if p not in ("checkpoint.npz", "best.npz")
-                and not p.startswith("history")]
+    assert not [p for p in os.listdir(tmp_path) if p not in ("checkpoint.npz", "best.npz", "loss.png")
+                and not p.startswith("history")]          # no temporary file left behind
 
 
 def test_early_stopping(tmp_path):
