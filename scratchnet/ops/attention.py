@@ -10,7 +10,8 @@ The mask m follows ``torch.nn.functional.scaled_dot_product_attention``: a
 boolean ``attn_mask`` is True where attention is *allowed* (False gives
 m_ij = -inf), a float mask is added to the scores, ``is_causal`` forbids
 j > i (top-left aligned, ``tril(ones(L, S))``, as PyTorch). A mask must
-broadcast to (..., L, S).
+broadcast to (..., L, S). ``is_causal`` together with ``attn_mask`` applies
+both (PyTorch refuses the combination).
 
 Fully masked rows (every m_ij = -inf): PyTorch returns NaN there; scratchnet
 returns out_i = 0 and passes zero gradient through the row, in both paths.
