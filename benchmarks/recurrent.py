@@ -6,7 +6,9 @@ composed paths) against PyTorch, in the same run.
 The step: embedding 64 -> one recurrent layer (hidden 256) -> linear to the
 vocabulary (65) -> cross-entropy over all B*T positions -> backward -> Adam.
 Batch 32, sequence 64.  Each entry is the median of ``--reps`` timed steps
-after 3 warm-up steps (Numba compiles during the warm-up).  GFLOP/s counts
+after 3 warm-up steps (Numba compiles during the warm-up); the implementations
+of one cell take turns step by step (round robin), so that a change in the
+machine's load hits all of them alike.  GFLOP/s counts
 the matrix products only (forward + backward = 3x the forward):
 input projection 2*T*B*E*G*H, recurrence 2*T*B*H*G*H, head 2*T*B*H*V.
 Prints one table; the ratio is (ms per step) / (PyTorch's ms per step).
@@ -41,15 +43,18 @@ def flops(cell):
     return 3 * forward
 
 
-def _median_ms(step, reps):
-    for _ in range(3):
-        step()
-    times = []
+def _round_robin_ms(steps, reps):
+    """Median ms per call of each function in ``steps``, timed in turns."""
+    for step in steps:
+        for _ in range(3):
+            step()
+    times = [[] for _ in steps]
     for _ in range(reps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        for k, step in enumerate(steps):
+            t0 = time.perf_counter()
+            step()
+            times[k].append(time.perf_counter() - t0)
+    return [1e3 * statistics.median(t) for t in times]
 
 
 class _ScratchLM(nn.Module):
@@ -65,7 +70,7 @@ class _ScratchLM(nn.Module):
         return self.head(out)                                  # (B, T, V)
 
 
-def bench_scratchnet(cell, path, ids, targets, dtype, reps):
+def scratchnet_step(cell, path, ids, targets, dtype):
     sn.manual_seed(0)
     model = _ScratchLM(cell, path).to(dtype)
     opt = optim.Adam(model.parameters(), lr=1e-3)
@@ -76,10 +81,10 @@ def bench_scratchnet(cell, path, ids, targets, dtype, reps):
         loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(-1))  # (B*T, V)
         loss.backward()
         opt.step()
-    return _median_ms(step, reps)
+    return step
 
 
-def bench_torch(cell, ids, targets, dtype, reps):
+def torch_step(cell, ids, targets, dtype):
     import torch
     torch.manual_seed(0)
     layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell]
@@ -95,7 +100,7 @@ def bench_torch(cell, ids, targets, dtype, reps):
         loss = torch.nn.functional.cross_entropy(head(out).reshape(B * T, V), ttg)
         loss.backward()
         opt.step()
-    return _median_ms(step, reps)
+    return step
 
 
 def main(argv=None):
@@ -118,15 +123,15 @@ def main(argv=None):
         torch_version = None
     rows = []
     for cell in args.cells.split(","):
-        ref = bench_torch(cell, ids, targets, args.dtype, args.reps) if torch_version else None
-        entries = [("scratchnet fused", bench_scratchnet(cell, "fused", ids, targets, args.dtype, args.reps))]
-        if not args.no_composed:
-            entries.append(("scratchnet composed",
-                            bench_scratchnet(cell, "composed", ids, targets, args.dtype, args.reps)))
-        if ref is not None:
-            entries.append((f"pytorch {torch_version}", ref))
-        for name, ms in entries:
-            rows.append((cell, name, ms, None if ref is None else ms / ref, flops(cell) / ms / 1e6))
+        names = ["scratchnet fused"] + ([] if args.no_composed else ["scratchnet composed"])
+        steps = [scratchnet_step(cell, name.split()[1], ids, targets, args.dtype) for name in names]
+        if torch_version:
+            names.append(f"pytorch {torch_version}")
+            steps.append(torch_step(cell, ids, targets, args.dtype))
+        ms = _round_robin_ms(steps, args.reps)
+        ref = ms[-1] if torch_version else None
+        for name, m in zip(names, ms):
+            rows.append((cell, name, m, None if ref is None else m / ref, flops(cell) / m / 1e6))
     print(f"char-LM training step: embedding {E}, hidden {H}, batch {B}, seq {T}, vocab {V}, "
           f"{args.dtype}, Adam; median of {args.reps} (threads: torch "
           f"{torch.get_num_threads() if torch_version else '-'}, OpenBLAS "

@@ -4,8 +4,8 @@ LSTM or GRU, forward and backward through time.  NumPy arrays in and out.
 ``recurrent_forward`` and ``recurrent_backward`` do the BLAS-heavy parts
 themselves, the same for every backend:
 
-* the input projection of all steps in one GEMM:
-  xp = W_ih x^T + b_ih,  (G*H, I) @ (I, T*B);
+* the input projection of all steps in one (batched) product:
+  xp_t = W_ih x_t^T + b_ih,  (G*H, I) @ (T, I, B) -> (T, G*H, B);
 * the weight gradients in one GEMM each, over all steps at once:
   dW_ih = dxp x,  dW_hh = sum_t dgh_t h_{t-1}^T,  db = sums of dxp / dgh;
 * dx = dxp^T W_ih, one GEMM;
@@ -78,10 +78,9 @@ def recurrent_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse
     T, B, I, H = _check(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     xk = np.ascontiguousarray(x[::-1] if reverse else x)            # kernel (time) order
     GH = w_ih.shape[0]
-    xp = xk.reshape(T * B, I) @ w_ih.T                                # (T*B, I) @ (I, G*H)
+    xp = np.matmul(w_ih, xk.transpose(0, 2, 1))                       # (G*H, I) @ (T, I, B) -> (T, G*H, B)
     if b_ih is not None:
-        xp += b_ih
-    xp = np.ascontiguousarray(xp.reshape(T, B, GH).transpose(0, 2, 1))   # (T, B, G*H) -> (T, G*H, B)
+        xp += b_ih[:, None]
     bh = np.zeros(GH, x.dtype) if b_hh is None else b_hh
     h0, c0 = (None if s is None else np.ascontiguousarray(s.T) for s in (h0, c0))   # (B, H) -> (H, B)
     kern = _impl(x.size * H)
