@@ -1,6 +1,7 @@
 """Kernel benchmark: NumPy reference vs Numba (vs PyTorch when installed).
 
     python benchmarks/kernels.py [--dtype float32] [--repeat 15] [--only NAME]
+                                 [--stat median|min] [--torch-threads N]
                                  [--matmul-sweep]
 
 Prints one table: kernel, shape, NumPy-reference ms, Numba ms, ratio
@@ -11,6 +12,14 @@ all measured in this one run.  The NumPy and Numba columns both go through
 the dispatcher (``scratchnet.kernels``) with ``use_backend``; PyTorch runs the
 same computation with autograd (forward, then ``backward`` with the same
 upstream gradient), single process, its default thread count.
+
+On a shared 2-core machine the numbers swing with the load (other
+processes, OpenBLAS / OpenMP threads spinning): run it 2-3 times, and
+``--stat min`` (the fastest of the runs) is steadier than the median.
+``--torch-threads`` sets PyTorch's intra-op threads (its default is every
+core; scratchnet's small kernels run on one thread).  Set
+OPENBLAS_NUM_THREADS=1 in the environment to keep NumPy's BLAS threads from
+competing with Numba's.
 
 ``--matmul-sweep`` prints the np.matmul vs Numba table for batched products
 that sets the thresholds in ``scratchnet/kernels/__init__.py``.
@@ -34,6 +43,9 @@ except ImportError:          # the torch column is skipped
     torch = None
 
 
+STAT = statistics.median
+
+
 def timeit(fn, repeat):
     fn()                                  # warm-up (and Numba compile)
     times = []
@@ -41,7 +53,7 @@ def timeit(fn, repeat):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return STAT(times) * 1e3
 
 
 def both(fn, repeat):
@@ -182,7 +194,13 @@ def main():
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--only", default=None, help="run only kernels whose name contains this")
     p.add_argument("--matmul-sweep", action="store_true")
+    p.add_argument("--stat", default="median", choices=["median", "min"])
+    p.add_argument("--torch-threads", type=int, default=None)
     args = p.parse_args()
+    global STAT
+    STAT = min if args.stat == "min" else statistics.median
+    if torch is not None and args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     dtype = np.dtype(args.dtype).type
     if args.matmul_sweep:
         matmul_sweep(dtype, args.repeat)
@@ -193,7 +211,9 @@ def main():
     head = f"{'kernel (fwd+bwd)':<20} {'shape':<26} {'numpy-ref ms':>12} {'numba ms':>9} {'ratio':>6}"
     if torch is not None:
         head += f" {'torch ms':>9} {'numba/torch':>11}"
-    print(f"dtype {args.dtype}, NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}, "
+    print(f"dtype {args.dtype}, {args.stat} of {args.repeat}, "
+          f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, "
           f"torch threads={torch.get_num_threads() if torch else '-'}")
     print(head)
     print("-" * len(head))

@@ -11,17 +11,28 @@ Rules the kernels follow:
 * The public functions at the bottom take the arrays the dispatcher has
   already validated and made contiguous; they allocate the outputs and call
   the ``_``-prefixed compiled loops, which write into them.
+* Each loop is compiled twice (``_Kernel``): a serial build for problems
+  below PARALLEL_MIN_ELEMENTS and a ``parallel=True`` build for larger ones.
 * float32 stays float32: constants are cast to the input's dtype with
-  ``_as(value, array)`` so that a Python float never promotes the arithmetic.
-* Deterministic: ``prange`` runs only over independent rows or (batch, head)
-  pairs; every reduction has a fixed order within one row.  Cross-row sums
-  (layer-norm weight gradients) use a fixed chunking that does not depend on
-  the number of threads.
+  ``_as(value, array)`` so that a Python float never promotes the arithmetic
+  (a promoted exp ran in float64 at half the vector width).
+* Deterministic: ``prange`` runs only over independent rows, heads or
+  fixed chunks; every reduction has a fixed order within one row.  Cross-row
+  sums (layer-norm weight gradients) use a fixed chunking that does not
+  depend on the number of threads.  ``reassoc`` lets LLVM vectorise row sums
+  in an order fixed at compile time (the same on every run).
 * ``fastmath`` is limited to flags that keep NaN and inf semantics
-  (no ``nnan``/``ninf``): ``reassoc`` lets LLVM vectorise the row sums.
-* ``exp`` is a branch-free, vectorisable version (``_vexp``) so that the
-  softmax-style loops run in SIMD; NumPy's own ``exp`` is SIMD too, and a
-  scalar libm call would lose to it.
+  (no ``nnan``/``ninf``).  Row maxima use ``llvm.maxnum`` (``_fmax``), whose
+  reduction vectorises without ``nnan``.
+* ``exp`` (``_vexp``) and float32 ``erf`` are branch-free polynomial versions
+  (about 1 ulp) so that the loops calling them run 16 float32 lanes wide;
+  they are compiled without ``reassoc``.
+* Row loops are written for the vectoriser: one job per loop (a store and a
+  max in the same loop do not vectorise), trip counts that are multiples of
+  64 where possible, small helpers that LLVM inlines.
+* Attention: small problems run one fused loop over the heads with BLAS
+  products (np.dot) in the loop; large ones batched np.matmul products with
+  compiled kernels between them, skipping causal blocks above the diagonal.
 """
 import math
 import threading
@@ -833,8 +844,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
     nll = np.empty(N, dtype=np.float64)
     smooth = np.empty(N, dtype=np.float64)
     grad = np.empty_like(logits)
-    _cross_entropy_rows.launch(logits.size, logits, target, w, float(w.astype(np.float64).sum()),
-                            int(ignore_index), a, b, nll, smooth, grad)
+    _cross_entropy_rows.launch(logits.size, logits, target, w,
+                               float(w.astype(np.float64).sum()),
+                               int(ignore_index), a, b, nll, smooth, grad)
     if reduction == "none":
         loss = (1.0 - eps) * nll + eps / C * smooth
     elif reduction == "sum":
@@ -1017,8 +1029,8 @@ def layer_norm(x, weight, bias, eps):
     rstd = np.empty(N, dtype=x.dtype)
     dummy = np.empty(0, dtype=x.dtype)
     _layer_norm_fwd.launch(x.size, x, dummy if weight is None else weight,
-                        dummy if bias is None else bias,
-                        weight is not None, bias is not None, float(eps), y, mean, rstd)
+                           dummy if bias is None else bias,
+                           weight is not None, bias is not None, float(eps), y, mean, rstd)
     return y, mean, rstd
 
 
@@ -1030,7 +1042,7 @@ def layer_norm_backward(grad_y, x, weight, mean, rstd):
     gb_part = np.empty((nchunks, D), dtype=x.dtype)
     has_w = weight is not None
     _layer_norm_bwd.launch(x.size, grad_y, x, weight if has_w else np.empty(0, x.dtype), has_w,
-                        mean, rstd, gx, gw_part, gb_part)
+                           mean, rstd, gx, gw_part, gb_part)
     if not has_w:
         return gx, None, None
     # fixed-order sum of the chunk partials: deterministic
