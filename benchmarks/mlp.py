@@ -3,6 +3,11 @@
 in the same run, with the ratio.
 
     python benchmarks/mlp.py [--steps 30] [--warmup 5] [--rounds 3] [--dtype float32]
+                             [--sn-blas-threads N]
+
+On a busy 2-core machine NumPy's OpenBLAS with 2 threads (its default) slowed
+down 20-50x (its threads busy-wait for each other when a core is taken);
+``--sn-blas-threads 1`` shows scratchnet with single-threaded BLAS.
 
 Each framework runs in its own worker process (``--worker NAME``), and the
 workers alternate for ``--rounds`` rounds: measured in one process, NumPy's
@@ -106,7 +111,10 @@ def _worker(args):
 def _run_worker(name, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--dtype", args.dtype]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    if name == "scratchnet" and args.sn_blas_threads:
+        env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.sn_blas_threads)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -116,6 +124,8 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--sn-blas-threads", type=int, default=0,
+                    help="NumPy BLAS threads for the scratchnet worker (default: NumPy's default)")
     ap.add_argument("--worker", choices=sorted(FRAMEWORKS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -128,7 +138,8 @@ def main(argv=None):
                 times[name][phase] += ts
     med = {n: {p: statistics.median(ts) for p, ts in t.items()} for n, t in times.items()}
     print(f"MLP {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, Adam, {args.dtype}: ms per training step, "
-          f"median of {args.rounds} x {args.steps} steps (each round after {args.warmup} warm-up steps)")
+          f"median of {args.rounds} x {args.steps} steps (each round after {args.warmup} warm-up steps); "
+          f"scratchnet BLAS threads: {args.sn_blas_threads or 'default'}, PyTorch threads: default")
     print(f"{'framework':<12}" + "".join(f"{p:>10}" for p in PHASES) + f"{'vs torch':>10}{'min total':>11}")
     for name in names:
         ratio = med[name]["total"] / med["pytorch"]["total"] if "pytorch" in med else float("nan")
