@@ -47,13 +47,20 @@ class Adam(Optimizer):
                 grad = grad + wd * p.data
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         lerp_(exp_avg, grad, 1 - beta1)
+        # in place, with one scratch buffer: the same arithmetic as torch, no temporaries per term
+        scratch = np.multiply(grad, grad)
+        scratch *= 1 - beta2
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        exp_avg_sq += scratch
         if group["amsgrad"]:
             exp_avg_sq = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         step_size = lr / (1 - beta1 ** step)
-        denom = np.sqrt(exp_avg_sq) / ((1 - beta2 ** step) ** 0.5) + group["eps"]
-        p.data -= step_size * (exp_avg / denom)
+        denom = np.sqrt(exp_avg_sq, out=scratch)
+        denom /= (1 - beta2 ** step) ** 0.5
+        denom += group["eps"]
+        update = np.divide(exp_avg, denom, out=scratch)       # m / denom
+        update *= step_size
+        p.data -= update
 
 
 class AdamW(Adam):
