@@ -49,10 +49,33 @@ def _tanh(x, one):
 
 
 # ----------------------------------------------------------------------------
+# the time loops (Python: one BLAS call and one compiled step per t)
+# ----------------------------------------------------------------------------
+def _forward_loop(xp, h0, w_hh, hs, step):
+    """For t = 0..T-1: a = W_hh h_{t-1} (G*H, B) by BLAS, then ``step(a, t)``
+    fills hs[t] (and the cell's other arrays)."""
+    a = np.empty(xp.shape[1:], xp.dtype)
+    for t in range(xp.shape[0]):
+        np.dot(w_hh, h0 if t == 0 else hs[t - 1], out=a)           # (G*H, H) @ (H, B)
+        step(a, t)
+
+
+def _backward_loop(T, w_hh, dh, dgh, step, direct=None):
+    """For t = T-1..0: ``step(t)`` fills dgh[t] (and the cell's other
+    gradients), then dh = W_hh^T dgh[t] (+ ``direct``, the GRU's dh * z)."""
+    w_hh_t = np.ascontiguousarray(w_hh.T)                             # (H, G*H)
+    for t in range(T - 1, -1, -1):
+        step(t)
+        np.dot(w_hh_t, dgh[t], out=dh)                                # (H, G*H) @ (G*H, B)
+        if direct is not None:
+            dh += direct
+
+
+# ----------------------------------------------------------------------------
 # RNN
 # ----------------------------------------------------------------------------
 @njit(**_JIT)
-def _rnn_fwd_step(a, xp, t, b_hh, relu, hs, h0):
+def _rnn_fwd_step(a, xp, t, b_hh, relu, hs):
     """hs[t] = act(xp[t] + a + b_hh), a = W_hh h_{t-1} (H, B)."""
     _, H, B = hs.shape
     zero, one = _as(0.0, xp), _as(1.0, xp)
@@ -81,22 +104,15 @@ def _rnn_bwd_step(dh, dhs, hs, t, relu, dxp):
 
 
 def rnn_forward(xp, h0, w_hh, b_hh, relu):
-    T, H, B = xp.shape
     hs = np.empty_like(xp)
-    a = np.empty((H, B), xp.dtype)
-    for t in range(T):
-        np.dot(w_hh, h0 if t == 0 else hs[t - 1], out=a)          # (H, H) @ (H, B)
-        _rnn_fwd_step(a, xp, t, b_hh, bool(relu), hs, h0)
+    _forward_loop(xp, h0, w_hh, hs, lambda a, t: _rnn_fwd_step(a, xp, t, b_hh, bool(relu), hs))
     return hs
 
 
 def rnn_backward(dhs, hs, h0, w_hh, relu):
     dxp = np.empty_like(dhs)
     dh = np.zeros_like(h0)
-    w_hh_t = np.ascontiguousarray(w_hh.T)
-    for t in range(dhs.shape[0] - 1, -1, -1):
-        _rnn_bwd_step(dh, dhs, hs, t, bool(relu), dxp)
-        np.dot(w_hh_t, dxp[t], out=dh)                             # (H, H) @ (H, B)
+    _backward_loop(dhs.shape[0], w_hh, dh, dxp, lambda t: _rnn_bwd_step(dh, dhs, hs, t, bool(relu), dxp))
     return dxp, dh
 
 
@@ -157,10 +173,7 @@ def lstm_forward(xp, h0, c0, w_hh, b_hh):
     hs = np.empty((T, G // 4, B), xp.dtype)
     cs = np.empty_like(hs)
     gates = np.empty_like(xp)
-    a = np.empty((G, B), xp.dtype)
-    for t in range(T):
-        np.dot(w_hh, h0 if t == 0 else hs[t - 1], out=a)          # (4H, H) @ (H, B)
-        _lstm_fwd_step(a, xp, t, b_hh, c0, cs, hs, gates)
+    _forward_loop(xp, h0, w_hh, hs, lambda a, t: _lstm_fwd_step(a, xp, t, b_hh, c0, cs, hs, gates))
     return hs, cs, gates
 
 
@@ -169,10 +182,8 @@ def lstm_backward(dhs, dcn, cs, gates, c0, w_hh):
     dh = np.zeros_like(c0)
     dc = dcn.copy()
     tc = np.empty(c0.shape[1], c0.dtype)
-    w_hh_t = np.ascontiguousarray(w_hh.T)                             # (H, 4H)
-    for t in range(gates.shape[0] - 1, -1, -1):
-        _lstm_bwd_step(dh, dhs, cs, c0, t, gates, dc, dxp, tc)
-        np.dot(w_hh_t, dxp[t], out=dh)                             # (H, 4H) @ (4H, B)
+    _backward_loop(gates.shape[0], w_hh, dh, dxp,
+                   lambda t: _lstm_bwd_step(dh, dhs, cs, c0, t, gates, dc, dxp, tc))
     return dxp, dh, dc
 
 
@@ -231,10 +242,7 @@ def gru_forward(xp, h0, w_hh, b_hh):
     hs = np.empty((T, G // 3, B), xp.dtype)
     ghn = np.empty_like(hs)
     gates = np.empty_like(xp)
-    a = np.empty((G, B), xp.dtype)
-    for t in range(T):
-        np.dot(w_hh, h0 if t == 0 else hs[t - 1], out=a)          # (3H, H) @ (H, B)
-        _gru_fwd_step(a, xp, t, b_hh, h0, hs, gates, ghn)
+    _forward_loop(xp, h0, w_hh, hs, lambda a, t: _gru_fwd_step(a, xp, t, b_hh, h0, hs, gates, ghn))
     return hs, gates, ghn
 
 
@@ -243,9 +251,6 @@ def gru_backward(dhs, hs, gates, ghn, h0, w_hh):
     dgh = np.empty_like(gates)
     dh = np.zeros_like(h0)
     direct = np.empty_like(h0)
-    w_hh_t = np.ascontiguousarray(w_hh.T)                             # (H, 3H)
-    for t in range(gates.shape[0] - 1, -1, -1):
-        _gru_bwd_step(dh, dhs, hs, h0, t, gates, ghn, dxp, dgh, direct)
-        np.dot(w_hh_t, dgh[t], out=dh)                             # (H, 3H) @ (3H, B)
-        dh += direct
+    _backward_loop(gates.shape[0], w_hh, dh, dgh,
+                   lambda t: _gru_bwd_step(dh, dhs, hs, h0, t, gates, ghn, dxp, dgh, direct), direct)
     return dxp, dgh, dh
