@@ -20,6 +20,8 @@ def as_tensor(x, like=None, where="op"):
         return Tensor._wrap(normalize_array(x, where=where))
     except TypeError:
         raise TypeError(f"{where}: expected a Tensor, array or number, got {type(x).__name__}") from None
+    except ValueError as e:        # NumPy refusing a ragged nested list
+        raise ValueError(f"{where}: cannot make an array of the {type(x).__name__} given ({e})") from None
 
 
 def binary_operands(a, b, where):
@@ -83,4 +85,7 @@ def to_array(x, where, name):
     """An index/mask/target argument as a NumPy array (Tensor or array accepted)."""
     if isinstance(x, Tensor):
         return x.data
-    return np.asarray(x)
+    try:
+        return np.asarray(x)
+    except ValueError as e:        # NumPy refusing a ragged nested list
+        raise ValueError(f"{where}: {name} is not a rectangular array ({e})") from None

@@ -268,13 +268,16 @@ def _class_layout(x, t, where):
         x2 = x
     else:
         perm = (0,) + tuple(range(2, x.ndim)) + (1,)
-        x2 = x.transpose(*perm).reshape(-1, c)                # (N, C, d..) -> (N, d.., C) -> (N*d.., C)
+        m = x.shape[0] * int(np.prod(x.shape[2:]))
+        x2 = x.transpose(*perm).reshape(m, c)                 # (N, C, d..) -> (N, d.., C) -> (N*d.., C)
     return x2, t.reshape(-1).astype(np.int64), expected
 
 
 def _class_checks(x, target, weight, ignore_index, reduction, where):
     """Common validation of the class losses; returns (target array, weight array, C)."""
     _check_reduction(reduction, where)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{where}: ignore_index must be an int, got {ignore_index!r}")
     if x.ndim == 0:
         raise ValueError(f"{where}: input must have a class axis, got a 0-d tensor")
     c = x.shape[0 if x.ndim == 1 else 1]
@@ -330,6 +333,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     where = "cross_entropy"
     x = _float_input(input, where)
     t, w, c = _class_checks(x, target, weight, ignore_index, reduction, where)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{where}: label_smoothing must be in [0, 1], got {label_smoothing}")
     if t.shape == x.shape and t.dtype.kind != "f":

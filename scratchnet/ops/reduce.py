@@ -41,14 +41,31 @@ def _count(shape, axes):
     return n
 
 
+def _reduced_shape(shape, axes, keepdims):
+    return tuple(1 if i in axes else d for i, d in enumerate(shape) if keepdims or i not in axes)
+
+
+def _empty_result(x, axes, keepdims, name):
+    """For an input with no elements: the (empty) result when every output is
+    empty, as NumPy and PyTorch give it; a clear error when an output would
+    reduce over nothing (no identity); None when ``x`` has elements."""
+    if x.size:
+        return None
+    out_shape = _reduced_shape(x.shape, axes, keepdims)
+    if _count(out_shape, range(len(out_shape))) and not _count(x.shape, axes):
+        raise ValueError(f"{name}: reduction over an empty axis of a tensor of shape {x.shape} (axes {axes})")
+    return np.zeros(out_shape, dtype=x.dtype)
+
+
 class Mean(Function):
     """y = (1/n) sum_i x_i;  dy/dx_i = 1/n."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
-        if x.size == 0 or _count(x.shape, axes) == 0:
-            raise ValueError(f"mean: reduction over an empty axis of a tensor of shape {x.shape}")
         ctx.meta = (x.shape, axes, keepdims)
+        empty = _empty_result(x, axes, keepdims, "mean")
+        if empty is not None:
+            return empty
         y = np.mean(x, axis=axes, keepdims=keepdims)
         return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
 
@@ -73,9 +90,8 @@ class _Extremum(Function):
 
     @classmethod
     def forward(cls, ctx, x, axes, keepdims):
-        if x.size == 0:
-            raise ValueError(f"{cls.__name__.lower()}: reduction of an empty tensor of shape {x.shape}")
-        y = cls.np_fn(x, axis=axes, keepdims=True)
+        empty = _empty_result(x, axes, True, cls.__name__.lower())
+        y = empty if empty is not None else cls.np_fn(x, axis=axes, keepdims=True)
         ctx.save_for_backward(x, y)
         ctx.meta = (axes, keepdims)
         return y if keepdims else np.squeeze(y, axis=axes)
@@ -144,6 +160,11 @@ class LogSumExp(Function):
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
+        empty = _empty_result(x, axes, True, "logsumexp")
+        if empty is not None:
+            ctx.save_for_backward(x, empty)
+            ctx.meta = (axes, keepdims)
+            return empty if keepdims else np.squeeze(empty, axis=axes)
         m = np.max(x, axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
         with np.errstate(divide="ignore"):

@@ -131,7 +131,10 @@ def _convert_index(index):
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
-        return np.asarray(index)
+        try:
+            return np.asarray(index)
+        except ValueError as e:    # a ragged nested list
+            raise IndexError(f"getitem: the index list is not a rectangular array ({e})") from None
     return index
 
 
@@ -189,13 +192,20 @@ class Cat(Function):
         return tuple(np.split(g, np.cumsum(sizes)[:-1], axis=axis))
 
 
+def _as_list(tensors, where):
+    """The tensors argument of cat/stack as a list (a clear TypeError for a non-sequence)."""
+    if isinstance(tensors, (Tensor, np.ndarray, str, bytes)) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"{where}: expected a sequence of tensors, got {type(tensors).__name__}")
+    return list(tensors)
+
+
 def _check_same_rank(tensors, where):
     if not tensors:
         raise ValueError(f"{where}: expected a non-empty sequence of tensors")
 
 
 def cat(tensors, axis=0):
-    tensors = list(tensors)
+    tensors = _as_list(tensors, "cat")
     _check_same_rank(tensors, "cat")
     tensors = [as_tensor(t, where="cat") for t in tensors]
     ref = tensors[0]
@@ -231,7 +241,7 @@ class Stack(Function):
 
 
 def stack(tensors, axis=0):
-    tensors = list(tensors)
+    tensors = _as_list(tensors, "stack")
     _check_same_rank(tensors, "stack")
     tensors = [as_tensor(t, where="stack") for t in tensors]
     shapes = {t.shape for t in tensors}
