@@ -317,39 +317,37 @@ def gelu(x, approximate="none"):
 
 
 # ------------------------------------------------------ maximum / minimum / clip
-class Maximum(Function):
-    """y = max(a, b) elementwise; the gradient goes to the larger input,
-    split evenly on ties (as PyTorch does)."""
+class _Select(Function):
+    """y = pick(a, b) elementwise; the gradient goes to the picked input,
+    split evenly on ties (as PyTorch does). Subclasses name the pick."""
 
-    @staticmethod
-    def forward(ctx, a, b):
+    pick = None          # np.maximum or np.minimum
+    wins = None          # np.greater or np.less: where a is picked outright
+
+    @classmethod
+    def forward(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        return cls.pick(a, b)
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         a, b = ctx.saved
-        share_a = (a > b) + 0.5 * (a == b)
+        share_a = cls.wins(a, b) + 0.5 * (a == b)
         return g * share_a, g * (1 - share_a)
+
+
+class Maximum(_Select):
+    """y = max(a, b) elementwise; the gradient goes to the larger input."""
+    pick, wins = staticmethod(np.maximum), staticmethod(np.greater)
+
+
+class Minimum(_Select):
+    """y = min(a, b) elementwise; the gradient goes to the smaller input."""
+    pick, wins = staticmethod(np.minimum), staticmethod(np.less)
 
 
 def maximum(a, b):
     return _binary(Maximum, a, b, "maximum")
-
-
-class Minimum(Function):
-    """y = min(a, b) elementwise; the gradient goes to the smaller input."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved
-        share_a = (a < b) + 0.5 * (a == b)
-        return g * share_a, g * (1 - share_a)
 
 
 def minimum(a, b):

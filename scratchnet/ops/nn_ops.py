@@ -23,36 +23,33 @@ def _from_last(y, axis):
     return y if axis == y.ndim - 1 else np.moveaxis(y, -1, axis)
 
 
-class Softmax(Function):
-    """Softmax over ``axis`` (see module docstring)."""
+class _LastAxisKernel(Function):
+    """y = kernel(x) over ``axis``; backward through ``kernel_backward(y, g)``.
+    Both kernels work on the last axis: another ``axis`` is moved there and back."""
 
-    @staticmethod
-    def forward(ctx, x, axis):
-        y = K.softmax(_to_last(x, axis))
+    kernel = kernel_backward = None
+
+    @classmethod
+    def forward(cls, ctx, x, axis):
+        y = cls.kernel(_to_last(x, axis))
         ctx.save_for_backward(y)
         ctx.axis = axis
         return _from_last(y, axis)
 
-    @staticmethod
-    def backward(ctx, g):
+    @classmethod
+    def backward(cls, ctx, g):
         (y,) = ctx.saved
-        return _from_last(K.softmax_backward(y, _to_last(g, ctx.axis)), ctx.axis)
+        return _from_last(cls.kernel_backward(y, _to_last(g, ctx.axis)), ctx.axis)
 
 
-class LogSoftmax(Function):
-    """Log-softmax over ``axis`` (see module docstring)."""
+class Softmax(_LastAxisKernel):
+    """Softmax over ``axis`` (see module docstring); the output is saved."""
+    kernel, kernel_backward = staticmethod(K.softmax), staticmethod(K.softmax_backward)
 
-    @staticmethod
-    def forward(ctx, x, axis):
-        y = K.log_softmax(_to_last(x, axis))
-        ctx.save_for_backward(y)
-        ctx.axis = axis
-        return _from_last(y, axis)
 
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved
-        return _from_last(K.log_softmax_backward(y, _to_last(g, ctx.axis)), ctx.axis)
+class LogSoftmax(_LastAxisKernel):
+    """Log-softmax over ``axis`` (see module docstring); the output is saved."""
+    kernel, kernel_backward = staticmethod(K.log_softmax), staticmethod(K.log_softmax_backward)
 
 
 def _float_input(x, where):
