@@ -762,12 +762,16 @@ def _gelu_tanh_bwd(x, gy, gx):
 # Measured on the 2-core machine: softmax of (3072, 64) float32 took 0.27 ms
 # on 2 threads and 0.55 ms on 1 when the machine was quiet, but 7 ms on 2
 # threads right after a NumPy matmul, whose OpenBLAS threads keep spinning on
-# the cores (the OpenMP barrier then waits for a time slice); an empty prange
-# over 4 rows measured 8.7 ms on 2 threads with the machine loaded, 0.7 us on
-# one thread and 0.2 us serial.  A training step interleaves matmuls and
-# kernels all the time, so small kernels stay on the calling thread; large
-# ones use every thread NUMBA_NUM_THREADS allows.
-PARALLEL_MIN_ELEMENTS = 1 << 20
+# the cores (the OpenMP barrier then waits for a time slice).  With the
+# machine shared (load ~6 on 2 cores) a 2-thread call waits for the slower
+# thread's time slice: layer-norm backward of (2048, 512) took 0.55 ms serial
+# and 7-19 ms on 2 threads (0.2-0.3 ms when lucky); softmax of (4, 8, 512,
+# 512) 14 / 10 ms (fwd / bwd kernel) serial vs 12 / 12 ms on 2 threads (it is
+# memory-bound); causal attention (4, 8, 512, 64) fwd+bwd 93-115 ms with the
+# serial fused kernels vs 123-129 ms batched on 2 threads.  So only kernels
+# of more than 16M elements (the (2048, 50257) cross-entropy) go parallel, on
+# every thread NUMBA_NUM_THREADS allows.
+PARALLEL_MIN_ELEMENTS = 1 << 24
 
 
 # ============================================================================
