@@ -15,6 +15,7 @@ torch is installed), measured in the same run, interleaved.
     python benchmarks/gpt.py                      # step benchmark + full 2000-iteration run
     python benchmarks/gpt.py --step-bench-only    # just the step timing table
     python benchmarks/gpt.py --iters 200          # a shorter training run
+    python benchmarks/gpt.py --torch-reference    # + the PyTorch model on the same batches
 """
 import argparse
 import math
@@ -65,8 +66,10 @@ def evaluate(model, data, batches, rng):
 
 
 # ------------------------------------------------------------------ PyTorch
-def torch_trainer(config, seed=1337):
-    """The same model in PyTorch (nanoGPT's model.py, condensed); step(x, y) -> loss."""
+def torch_trainer(config, seed=1337, iters=None):
+    """The same model in PyTorch (nanoGPT's model.py, condensed); step(x, y) -> loss.
+    With ``iters``, nanoGPT's warm-up + cosine schedule over that many steps.
+    ``step.evaluate(x, y)`` gives the loss of a batch in eval mode without a graph."""
     import torch
     import torch.nn as tnn
     import torch.nn.functional as TF
@@ -115,7 +118,14 @@ def torch_trainer(config, seed=1337):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
                              {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=BETAS)
 
+    it = [0]
+
     def step(x, y):
+        if iters is not None:
+            lr = WarmupSchedule(iters).lr(it[0])
+            for group in opt.param_groups:
+                group["lr"] = lr
+            it[0] += 1
         loss = model(torch.from_numpy(x), torch.from_numpy(y))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -123,7 +133,25 @@ def torch_trainer(config, seed=1337):
         opt.step()
         return loss.item()
 
+    def evaluate_batch(x, y):
+        with torch.no_grad():
+            return model(torch.from_numpy(x), torch.from_numpy(y)).item()
+
+    step.evaluate = evaluate_batch
     return torch, step
+
+
+class WarmupSchedule:
+    """nanoGPT's get_lr (what scratchnet's warmup_cosine computes), for the PyTorch run."""
+
+    def __init__(self, iters):
+        self.iters = iters
+
+    def lr(self, it):
+        if it < WARMUP:
+            return LR * it / WARMUP
+        ratio = min(1.0, (it - WARMUP) / (self.iters - WARMUP))
+        return MIN_LR + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (LR - MIN_LR)
 
 
 # ------------------------------------------------------------------- timing
@@ -160,11 +188,34 @@ def step_benchmark(steps=30, warmup=5, block=5):
 
 
 # --------------------------------------------------------------- full run
-def full_run(iters, eval_batches, log_every, seed=1337):
+def _corpus():
     text = load_corpus("tinyshakespeare")
     tok = CharTokenizer().fit(text)
-    ids = np.asarray(tok.encode(text), dtype=np.int64)
-    train, val = train_val_split(ids, 0.1)
+    train, val = train_val_split(np.asarray(tok.encode(text), dtype=np.int64), 0.1)
+    return tok, train, val
+
+
+def torch_reference_run(iters, eval_batches, seed=1337):
+    """The PyTorch model trained on the same batches with the same schedule: its val
+    loss is what this configuration reaches when the framework is not the question."""
+    tok, train, val = _corpus()
+    config = GPTConfig(**{**BABY.__dict__, "vocab_size": tok.vocab_size})
+    _, step = torch_trainer(config, seed, iters)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    for _ in range(iters):
+        step(*random_window_batches(train, config.block_size, BATCH, rng))
+    train_time = time.perf_counter() - start
+    eval_rng = np.random.default_rng(seed + 1)
+    val_loss = float(np.mean([step.evaluate(*random_window_batches(val, config.block_size, BATCH, eval_rng))
+                              for _ in range(eval_batches)]))
+    print(f"PyTorch reference, same batches and schedule: val loss {val_loss:.4f}, "
+          f"training wall time {train_time:.1f} s")
+    return val_loss, train_time
+
+
+def full_run(iters, eval_batches, log_every, seed=1337):
+    tok, train, val = _corpus()
     config = GPTConfig(**{**BABY.__dict__, "vocab_size": tok.vocab_size})
     model, step = scratchnet_trainer(config, iters, seed)
     rng = np.random.default_rng(seed)
@@ -201,10 +252,17 @@ def main(argv=None):
     ap.add_argument("--eval-batches", type=int, default=200, help="validation batches for the val loss")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--torch-reference", action="store_true",
+                    help="also train the PyTorch model on the same batches and report its val loss")
+    ap.add_argument("--skip-step-bench", action="store_true")
     args = ap.parse_args(argv)
-    step_benchmark(args.steps)
-    if not args.step_bench_only:
-        full_run(args.iters, args.eval_batches, args.log_every, args.seed)
+    if not args.skip_step_bench:
+        step_benchmark(args.steps)
+    if args.step_bench_only:
+        return
+    full_run(args.iters, args.eval_batches, args.log_every, args.seed)
+    if args.torch_reference:
+        torch_reference_run(args.iters, args.eval_batches, args.seed)
 
 
 if __name__ == "__main__":
