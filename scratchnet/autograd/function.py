@@ -69,8 +69,9 @@ def _name_the_op(cls, error, arrays):
     """An error from deep inside forward (NumPy's, say), re-raised with the
     op's name and its input shapes in the message."""
     name = cls.__name__.lower()
+    snake = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(cls.__name__))
     message = str(error)
-    if message.startswith(name + ":"):
+    if message.startswith((name + ":", snake + ":")):     # already named (CrossEntropy: "cross_entropy:")
         return error
     shapes = ", ".join(str(a.shape) for a in arrays if hasattr(a, "shape"))
     kind = next(k for k in (IndexError, ValueError, TypeError) if isinstance(error, k))
