@@ -252,7 +252,8 @@ def tanh(x):
 def _stable_sigmoid(x):
     """1 / (1 + e^-x) without overflow: e^x / (1 + e^x) for x < 0."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    dtype = x.dtype if x.dtype.kind == "f" else e.dtype         # integers: float, as tanh/exp give
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(dtype, copy=False)
 
 
 class Sigmoid(Function):

@@ -44,3 +44,9 @@ def test_reductions_of_empty_tensors(name):
     assert t.grad.shape == (2, 2, 0, 0)
     with pytest.raises(ValueError, match=f"{name}: reduction over an empty axis"):
         getattr(sn.tensor(np.ones((0, 3))), name)(axis=0)
+
+
+def test_sigmoid_of_integers_is_not_truncated():
+    out = F.sigmoid(np.array([0, 1, -2]))               # was int64 [0, 0, 0]
+    assert out.dtype.kind == "f"
+    np.testing.assert_allclose(out.data, 1 / (1 + np.exp(-np.array([0.0, 1.0, -2.0]))))
