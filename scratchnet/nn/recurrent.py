@@ -352,7 +352,7 @@ class _RNNBase(Module):
         state = tuple(Tensor._wrap(zeros) if s is None else s for s in state)
         xp = _project(x, w_ih, b_ih)                                    # (T, B, G*H)
         # one split for all steps (indexing xp[t] T times would scatter T full-size gradients)
-        xps = [p.reshape(B, -1) for p in ops.split(xp, T, axis=0)]      # T x (B, G*H)
+        xps = [p.reshape(B, xp.shape[-1]) for p in ops.split(xp, T, axis=0)]  # T x (1, B, G*H) -> (B, G*H)
         step = _step(self.mode)
         hs = [None] * T
         for t in (range(T - 1, -1, -1) if direction else range(T)):

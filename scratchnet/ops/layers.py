@@ -217,7 +217,13 @@ class LayerNorm(Function):
 
 def normalize_shape(normalized_shape, where):
     """An int or a sequence of ints as a tuple of positive ints."""
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if isinstance(normalized_shape, (int, np.integer)):
+        shape = (normalized_shape,)
+    elif isinstance(normalized_shape, (tuple, list)):
+        shape = tuple(normalized_shape)
+    else:
+        raise TypeError(f"{where}: normalized_shape must be an int or a tuple of ints, "
+                        f"got {type(normalized_shape).__name__}")
     if not shape or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0 for n in shape):
         raise ValueError(f"{where}: normalized_shape must be a positive int or a non-empty tuple of "
                          f"positive ints, got {normalized_shape!r}")
