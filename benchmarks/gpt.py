@@ -113,6 +113,10 @@ def torch_trainer(config, seed=1337, iters=None):
             return TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
     model = TorchGPT()
+    for name, p in model.named_parameters():                # nanoGPT's initialisation
+        if p.dim() == 2:
+            proj = name.endswith(("c_proj.weight", "mlp_proj.weight"))
+            torch.nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.n_layer) if proj else 0.02)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
