@@ -8,7 +8,7 @@ MODEL_TYPES = ("lstm", "gru", "rnn", "gpt")
 DEFAULTS = {
     "model": "lstm",
     "data": "tinyshakespeare",
-    "steps": 2500,
+    "steps": 4000,
     "batch_size": 32,
     "seq_len": 64,
     "lr": 3e-3,
