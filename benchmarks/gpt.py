@@ -16,19 +16,38 @@ torch is installed), measured in the same run, interleaved.
     python benchmarks/gpt.py --step-bench-only    # just the step timing table
     python benchmarks/gpt.py --iters 200          # a shorter training run
     python benchmarks/gpt.py --torch-reference    # + the PyTorch model on the same batches
+    python benchmarks/gpt.py --step-bench-only --threads 1   # both frameworks on one thread
 """
 import argparse
 import math
+import os
 import statistics
+import sys
 import time
 
-import numpy as np
 
-import scratchnet as sn
-from scratchnet import nn
-from scratchnet.data import CharTokenizer, load_corpus, random_window_batches, train_val_split
-from scratchnet.models import GPT, GPTConfig
-from scratchnet.optim.lr_scheduler import warmup_cosine
+def _threads_from_argv(argv):
+    """``--threads N`` must act before NumPy (OpenBLAS) and Numba start their pools."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return None
+
+
+THREADS = _threads_from_argv(sys.argv) if __name__ == "__main__" else None
+if THREADS:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = THREADS
+
+import numpy as np  # noqa: E402
+
+import scratchnet as sn  # noqa: E402
+from scratchnet import nn  # noqa: E402
+from scratchnet.data import CharTokenizer, load_corpus, random_window_batches, train_val_split  # noqa: E402
+from scratchnet.models import GPT, GPTConfig  # noqa: E402
+from scratchnet.optim.lr_scheduler import warmup_cosine  # noqa: E402
 
 BABY = GPTConfig(block_size=64, vocab_size=65, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
 BATCH, LR, MIN_LR, WARMUP, BETAS, WEIGHT_DECAY, CLIP = 12, 1e-3, 1e-4, 100, (0.9, 0.99), 0.1, 1.0
@@ -75,6 +94,8 @@ def torch_trainer(config, seed=1337, iters=None):
     import torch.nn.functional as TF
 
     torch.manual_seed(seed)
+    if THREADS:
+        torch.set_num_threads(int(THREADS))
     C, nh = config.n_embd, config.n_head
 
     class Block(tnn.Module):
@@ -259,6 +280,7 @@ def main(argv=None):
     ap.add_argument("--torch-reference", action="store_true",
                     help="also train the PyTorch model on the same batches and report its val loss")
     ap.add_argument("--skip-step-bench", action="store_true")
+    ap.add_argument("--threads", type=int, help="threads for BLAS, Numba and PyTorch alike (default: all)")
     args = ap.parse_args(argv)
     if not args.skip_step_bench:
         step_benchmark(args.steps)

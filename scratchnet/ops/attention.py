@@ -53,6 +53,9 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask=None, is_causal=False, scale=None):
+        # head-split inputs arrive as transposed views: copy them once, here, so that
+        # neither the kernel nor its backward (which gets the saved copies) copies again
+        q, k, v = (np.ascontiguousarray(t) for t in (q, k, v))
         out, lse = K.attention(q, k, v, mask, is_causal, scale)
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.options = (mask, is_causal, scale)
