@@ -105,6 +105,9 @@ def _check_mask(attn_mask, target, where):
 
 
 def _scale(scale, E):
+    if scale is None and E == 0:
+        raise ValueError("scaled_dot_product_attention: q and k have embedding size E = 0, so the "
+                         "default scale 1/sqrt(E) is undefined; pass scale= or use E >= 1")
     return 1.0 / math.sqrt(E) if scale is None else float(scale)
 
 
@@ -114,7 +117,8 @@ def _as_4d(x):
     lead = x.shape[:-2]
     if len(lead) <= 1:
         return x.reshape((1,) * (2 - len(lead)) + x.shape)   # (L, E) | (N, L, E) -> (1, ., L, E)
-    return x.reshape((-1, lead[-1]) + x.shape[-2:])          # (..., N, L, E) -> (B, N, L, E)
+    B = int(np.prod(lead[:-1]))                              # explicit: -1 is ambiguous for size 0
+    return x.reshape((B, lead[-1]) + x.shape[-2:])           # (..., N, L, E) -> (B, N, L, E)
 
 
 def _mask_4d(m, lead):
