@@ -170,10 +170,10 @@ class GPT(nn.Module):
                 if getattr(m, "bias", None) is not None:
                     nn.init.zeros_(m.bias)
 
-    def num_parameters(self, trainable_only=False, non_embedding=True):
-        """Parameter count; by default without the position embeddings (nanoGPT's
-        ``get_num_params``: the token embeddings count, being the tied lm_head)."""
-        n = super().num_parameters(trainable_only)
+    def get_num_params(self, non_embedding=True):
+        """nanoGPT's count: by default without the position embeddings (the token
+        embeddings count, being the tied lm_head). ``num_parameters()`` counts all."""
+        n = self.num_parameters()
         return n - self.transformer.wpe.weight.size if non_embedding else n
 
     # ---------------------------------------------------------------- forward

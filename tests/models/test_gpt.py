@@ -39,7 +39,8 @@ def test_keys_tying_and_init():
     std_proj = model.transformer.h[0].mlp.c_proj.weight.data.std()
     assert abs(std_proj - 0.02 / math.sqrt(6)) < 0.002
     assert abs(model.transformer.h[0].mlp.c_fc.weight.data.std() - 0.02) < 0.002
-    assert model.num_parameters() == model.num_parameters(non_embedding=False) - 16 * 64
+    assert model.get_num_params() == model.num_parameters() - 16 * 64
+    assert model.get_num_params(non_embedding=False) == model.num_parameters()
     assert all(p.dtype == np.float32 for p in model.parameters())
 
 
