@@ -45,14 +45,17 @@ def _reduced_shape(shape, axes, keepdims):
     return tuple(1 if i in axes else d for i, d in enumerate(shape) if keepdims or i not in axes)
 
 
-def _empty_result(x, axes, keepdims, name):
+def _empty_result(x, axes, keepdims, name, has_identity=True):
     """For an input with no elements: the (empty) result when every output is
     empty, as NumPy and PyTorch give it; a clear error when an output would
-    reduce over nothing (no identity); None when ``x`` has elements."""
+    reduce over nothing, or, for reductions without an identity (max, min),
+    when any reduced axis is empty (NumPy refuses those too); None when ``x``
+    has elements."""
     if x.size:
         return None
     out_shape = _reduced_shape(x.shape, axes, keepdims)
-    if _count(out_shape, range(len(out_shape))) and not _count(x.shape, axes):
+    no_identity_over_empty = not has_identity and any(x.shape[a] == 0 for a in axes)
+    if no_identity_over_empty or (_count(out_shape, range(len(out_shape))) and not _count(x.shape, axes)):
         raise ValueError(f"{name}: reduction over an empty axis of a tensor of shape {x.shape} (axes {axes})")
     return np.zeros(out_shape, dtype=x.dtype)
 
@@ -90,7 +93,7 @@ class _Extremum(Function):
 
     @classmethod
     def forward(cls, ctx, x, axes, keepdims):
-        empty = _empty_result(x, axes, True, cls.__name__.lower())
+        empty = _empty_result(x, axes, True, cls.__name__.lower(), has_identity=False)
         y = empty if empty is not None else cls.np_fn(x, axis=axes, keepdims=True)
         ctx.save_for_backward(x, y)
         ctx.meta = (axes, keepdims)

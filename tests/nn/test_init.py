@@ -92,10 +92,10 @@ def test_init_statistics_match_torch():
         theirs(wt, **kw)
         wt = wt.numpy()
         assert w.data.std() == pytest.approx(wt.std(), rel=0.03), ours.__name__
-        assert w.data.mean() == pytest.approx(wt.mean(), abs=0.03 * wt.std()), ours.__name__
+        assert w.data.mean() == pytest.approx(wt.mean(), abs=float(0.03 * wt.std())), ours.__name__
         if bounded:   # the same support: extremes agree within sampling error
-            assert w.data.min() == pytest.approx(wt.min(), abs=0.02 * wt.std())
-            assert w.data.max() == pytest.approx(wt.max(), abs=0.02 * wt.std())
+            assert w.data.min() == pytest.approx(wt.min(), abs=float(0.02 * wt.std()))
+            assert w.data.max() == pytest.approx(wt.max(), abs=float(0.02 * wt.std()))
     # default Linear init: same bounds as torch's
     lin, tlin = nn.Linear(200, 50), torch.nn.Linear(200, 50)
     for p, tp in [(lin.weight, tlin.weight), (lin.bias, tlin.bias)]:
