@@ -117,7 +117,8 @@ def jacobian_errors(fn, inputs, eps=1e-6):
         err = np.abs(analytic - numeric)
         if err.size:
             worst_abs = max(worst_abs, float(err.max()))
-            worst_rel = max(worst_rel, float((err / np.maximum(np.abs(numeric), 1e-12)).max()))
+            # relative to |numeric|, floored at 1e-6 so entries that are ~0 on both sides do not dominate
+            worst_rel = max(worst_rel, float((err / np.maximum(np.abs(numeric), 1e-6)).max()))
     return worst_abs, worst_rel
 
 

@@ -124,3 +124,14 @@ def test_checkpoint_errors(tmp_path, corpus, capsys):
 def test_console_script_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "scratchnet", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "train" in out.stdout
+
+
+def test_gradcheck_command_checks_every_op_and_layer(capsys):
+    from scratchnet.ops.registry import REGISTRY
+    code, out, err = _run(["gradcheck"], capsys)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["op", "/", "layer"]
+    assert lines[-1].endswith(" passed, 0 failed")
+    for name in list(REGISTRY)[:5] + ["Linear", "LSTM (fused, bidirectional)", "TransformerEncoderLayer"]:
+        assert any(l.startswith(name) for l in lines), name
