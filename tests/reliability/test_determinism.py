@@ -69,6 +69,14 @@ def _bits(values):
     return np.asarray(values, dtype=np.float64).view(np.int64).tolist()
 
 
+@pytest.fixture(autouse=True)
+def numba_kernels():
+    """The determinism claim is about the compiled kernels: use them even when
+    the suite runs with SCRATCHNET_KERNELS=numpy."""
+    with K.use_backend("numba"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def fresh_process_losses():
     """All models' losses computed once in a new interpreter."""
@@ -76,7 +84,7 @@ def fresh_process_losses():
             "from scratchnet import kernels as K; "
             "print(json.dumps({'backend': K.backend(), 'losses': {m: d.losses(m) for m in d.MODELS}}))")
     done = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, cwd=REPO,
-                          env=subprocess_env(), timeout=300)
+                          env=subprocess_env(SCRATCHNET_KERNELS="numba"), timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
