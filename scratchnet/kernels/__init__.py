@@ -41,6 +41,7 @@ __all__ = [
     "attention", "attention_backward",
     "layer_norm", "layer_norm_backward",
     "gelu", "gelu_backward",
+    "adam_update",
     "backend", "use_backend",
 ]
 
@@ -458,3 +459,33 @@ def gelu_backward(x, grad_y, approximate="none"):
     x, grad_y = _floats("gelu_backward", x=x, grad_y=grad_y)
     _same_shape("gelu_backward", x, grad_y, "x", "grad_y")
     return _impl(x).gelu_backward(x, grad_y, approximate)
+
+
+# ----------------------------------------------------------------------------
+# optimizer update
+# ----------------------------------------------------------------------------
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, lr, beta1, beta2, eps,
+                step, weight_decay=0.0, decoupled=False):
+    """One Adam/AdamW step, in place on ``param``, ``exp_avg``, ``exp_avg_sq``
+    (and ``max_exp_avg_sq`` for AMSGrad); see ``reference.adam_update``.
+
+    The state arrays must be C-contiguous, writeable and of ``param``'s shape
+    and float dtype (the optimizer creates them so); ``grad`` may be any layout.
+    """
+    state = [param, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
+    for a in state:
+        if not isinstance(a, np.ndarray) or a.shape != param.shape or a.dtype != param.dtype \
+                or a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"adam_update: state arrays must be float arrays of the parameter's shape "
+                             f"{getattr(param, 'shape', None)} and dtype {getattr(param, 'dtype', None)}")
+    grad = np.asarray(grad)
+    if grad.shape != param.shape:
+        raise ValueError(f"adam_update: grad {grad.shape} does not match the parameter {param.shape}")
+    if grad.dtype != param.dtype:
+        grad = grad.astype(param.dtype)
+    fused = all(a.flags.c_contiguous and a.flags.writeable for a in state)
+    mod = _impl(param) if fused else reference
+    if mod is not reference:
+        grad = np.ascontiguousarray(grad)
+    mod.adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, step,
+                    weight_decay, decoupled)

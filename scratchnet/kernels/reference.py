@@ -310,3 +310,45 @@ def gelu_backward(x, grad_y, approximate="none"):
     cdf = 0.5 * (1 + _erf(x * _INV_SQRT_2))
     pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
     return grad_y * (cdf + x * pdf)
+
+
+# ----------------------------------------------------------------------------
+# Adam / AdamW update (in place)
+# ----------------------------------------------------------------------------
+def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, step,
+                weight_decay=0.0, decoupled=False):
+    """One Adam step, in place on ``param``, ``exp_avg`` (m), ``exp_avg_sq`` (v)
+    and, for AMSGrad, ``max_exp_avg_sq`` (None otherwise); PyTorch's order:
+
+        g <- g + wd p              (Adam's L2; AdamW instead: p <- p (1 - lr wd))
+        m <- lerp(m, g, 1 - beta1)
+        v <- beta2 v + (1 - beta2) g^2        (AMSGrad: v^ = max(v^, v), used below)
+        p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+    if weight_decay != 0:
+        if decoupled:
+            param *= 1 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * param
+    lerp_(exp_avg, grad, 1 - beta1)
+    scratch = np.multiply(grad, grad)
+    scratch *= 1 - beta2
+    exp_avg_sq *= beta2
+    exp_avg_sq += scratch
+    v = exp_avg_sq if max_exp_avg_sq is None else np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    step_size = lr / (1 - beta1 ** step)
+    denom = np.sqrt(v, out=scratch)
+    denom /= (1 - beta2 ** step) ** 0.5
+    denom += eps
+    update = np.divide(exp_avg, denom, out=scratch)          # m / denom
+    update *= step_size
+    param -= update
+
+
+def lerp_(start, end, weight):
+    """start += weight * (end - start), in place, with PyTorch's two-sided formula."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+    return start

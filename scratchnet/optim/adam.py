@@ -13,7 +13,8 @@ State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (amsgra
 """
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _check_range, lerp_
+from .. import kernels as K
+from .optimizer import Optimizer, _check_nonnegative, _check_range
 
 
 class Adam(Optimizer):
@@ -39,28 +40,9 @@ class Adam(Optimizer):
             for name in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ()):
                 state[name] = np.zeros_like(p.data)
         state["step"] += 1
-        step = state["step"]
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * wd
-            else:
-                grad = grad + wd * p.data
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(exp_avg, grad, 1 - beta1)
-        # in place, with one scratch buffer: the same arithmetic as torch, no temporaries per term
-        scratch = np.multiply(grad, grad)
-        scratch *= 1 - beta2
-        exp_avg_sq *= beta2
-        exp_avg_sq += scratch
-        if group["amsgrad"]:
-            exp_avg_sq = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-        step_size = lr / (1 - beta1 ** step)
-        denom = np.sqrt(exp_avg_sq, out=scratch)
-        denom /= (1 - beta2 ** step) ** 0.5
-        denom += group["eps"]
-        update = np.divide(exp_avg, denom, out=scratch)       # m / denom
-        update *= step_size
-        p.data -= update
+        K.adam_update(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                      lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], step=state["step"],
+                      weight_decay=wd, decoupled=group["decoupled_weight_decay"])
 
 
 class AdamW(Adam):

@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from ..kernels.reference import lerp_  # noqa: F401  (shared with the fused Adam kernel)
+
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -204,12 +206,3 @@ class Optimizer:
                 new[k] = tuple(v)
         new["params"] = group["params"]
         return new
-
-
-def lerp_(start, end, weight):
-    """start += weight * (end - start), in place, with PyTorch's two-sided formula."""
-    if abs(weight) < 0.5:
-        start += weight * (end - start)
-    else:
-        start[...] = end - (end - start) * (1 - weight)
-    return start
