@@ -135,3 +135,30 @@ def test_gradcheck_command_checks_every_op_and_layer(capsys):
     assert lines[-1].endswith(" passed, 0 failed")
     for name in list(REGISTRY)[:5] + ["Linear", "LSTM (fused, bidirectional)", "TransformerEncoderLayer"]:
         assert any(l.startswith(name) for l in lines), name
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml"])
+def test_config_file_sets_hyperparameters_and_flags_override_it(tmp_path, corpus, capsys, fmt):
+    pytest.importorskip("tomllib") if fmt == "toml" else None
+    settings = {"hidden_size": 12, "embedding_dim": 6, "batch_size": 4, "seq_len": 16, "steps": 4,
+                "eval_every": 2, "eval_batches": 1, "checkpoint_every": 2, "warmup": 1, "sample_tokens": 0}
+    path = tmp_path / f"cfg.{fmt}"
+    if fmt == "json":
+        path.write_text(json.dumps(settings))
+    else:
+        path.write_text("\n".join(f"{k} = {v}" for k, v in settings.items()))
+    out_dir = tmp_path / "run"
+    code, out, err = _run(["train", "--data", corpus, "--config", str(path), "--out", str(out_dir),
+                           "--steps", "3", "--no-progress"], capsys)
+    assert code == 0, err
+    config = sn.load(out_dir / "checkpoint.npz")["config"]
+    assert config["hidden_size"] == 12 and config["embedding_dim"] == 6 and config["steps"] == 3
+
+
+def test_bad_config_file(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hidden_size": 8, "colour": "blue"}')
+    assert "colour" in _error(["train", "--config", str(bad), "--out", str(tmp_path / "x")], capsys)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert "broken.json" in _error(["train", "--config", str(broken), "--out", str(tmp_path / "x")], capsys)
