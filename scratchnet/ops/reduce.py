@@ -45,6 +45,16 @@ def _reduced_shape(shape, axes, keepdims):
     return tuple(1 if i in axes else d for i, d in enumerate(shape) if keepdims or i not in axes)
 
 
+def _without_kept_axes(y, axes, keepdims):
+    """A result computed with keepdims=True, in the shape the caller asked for."""
+    return y if keepdims else np.squeeze(y, axis=axes)
+
+
+def _with_kept_axes(g, axes, keepdims):
+    """The output gradient with the reduced axes back as size-1 axes (broadcasts against x)."""
+    return g if keepdims else np.expand_dims(g, axes)
+
+
 def _empty_result(x, axes, keepdims, name, has_identity=True):
     """For an input with no elements: the (empty) result when every output is
     empty, as NumPy and PyTorch give it; a clear error when an output would
@@ -97,7 +107,7 @@ class _Extremum(Function):
         y = empty if empty is not None else cls.np_fn(x, axis=axes, keepdims=True)
         ctx.save_for_backward(x, y)
         ctx.meta = (axes, keepdims)
-        return y if keepdims else np.squeeze(y, axis=axes)
+        return _without_kept_axes(y, axes, keepdims)
 
     @staticmethod
     def backward(ctx, g):
@@ -105,8 +115,7 @@ class _Extremum(Function):
         axes, keepdims = ctx.meta
         hit = x == y
         share = hit / hit.sum(axis=axes, keepdims=True)
-        if not keepdims:
-            g = np.expand_dims(g, axes)
+        g = _with_kept_axes(g, axes, keepdims)
         return g * share
 
 
@@ -144,8 +153,7 @@ class Var(Function):
     def backward(ctx, g):
         (centered,) = ctx.saved
         axes, keepdims, denom = ctx.meta
-        if not keepdims:
-            g = np.expand_dims(g, axes)
+        g = _with_kept_axes(g, axes, keepdims)
         return g * centered * (2.0 / denom)
 
 
@@ -167,21 +175,20 @@ class LogSumExp(Function):
         if empty is not None:
             ctx.save_for_backward(x, empty)
             ctx.meta = (axes, keepdims)
-            return empty if keepdims else np.squeeze(empty, axis=axes)
+            return _without_kept_axes(empty, axes, keepdims)
         m = np.max(x, axis=axes, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)
         with np.errstate(divide="ignore"):
             y = m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
         ctx.save_for_backward(x, y)
         ctx.meta = (axes, keepdims)
-        return y if keepdims else np.squeeze(y, axis=axes)
+        return _without_kept_axes(y, axes, keepdims)
 
     @staticmethod
     def backward(ctx, g):
         x, y = ctx.saved
         axes, keepdims = ctx.meta
-        if not keepdims:
-            g = np.expand_dims(g, axes)
+        g = _with_kept_axes(g, axes, keepdims)
         return g * np.exp(x - y)
 
 
