@@ -176,6 +176,16 @@ _BMM_MIN_BATCH = 4               # at least this many products
 _BMM_MAX_MNK = 96 * 96 * 96      # and each product at most this many multiply-adds
 
 
+def _one_float_dtype(*arrays):
+    """The float arrays in one dtype (float32 unless one is float64), layout untouched."""
+    dtypes = {x.dtype for x in arrays if x is not None}
+    if len(dtypes) <= 1 and dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
+        return arrays
+    dtype = np.float32 if all(d == np.float32 for d in dtypes) else np.float64
+    return tuple(None if x is None else _float_array("matmul", "operand", x).astype(dtype, copy=False)
+                 for x in arrays)
+
+
 def _use_numba_matmul(a, b):
     if not _NUMBA_MATMUL:
         return False
@@ -211,6 +221,8 @@ def matmul(a, b, bias=None):
                              f"for a {a.shape} @ b {b.shape}")
     if not all(x.dtype in (np.float32, np.float64) for x in (a, b)):
         return reference.matmul(a, b, bias)          # ints etc.: plain NumPy
+    if not _NUMBA_MATMUL:                            # BLAS reads strided/transposed operands itself
+        return reference.matmul(*_one_float_dtype(a, b, bias))
     a, b, bias = _floats("matmul", a=a, b=b, bias=bias)
     mod = _impl(a, b, bias)
     if mod is not reference and not _use_numba_matmul(a, b):
@@ -229,6 +241,9 @@ def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
     if grad_out.shape != expected:
         raise ValueError(f"matmul_backward: grad_out {grad_out.shape} must have shape "
                          f"{expected} for a {a.shape} @ b {b.shape}")
+    if not _NUMBA_MATMUL:
+        a, b, grad_out = _one_float_dtype(a, b, grad_out)
+        return reference.matmul_backward(a, b, grad_out, need_a, need_b, has_bias)
     a, b, grad_out = _floats("matmul_backward", a=a, b=b, grad_out=grad_out)
     mod = _impl(a, b, grad_out)
     if mod is not reference and not _use_numba_matmul(a, b):
