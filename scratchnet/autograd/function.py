@@ -91,24 +91,37 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor
-
+        Tensor = _tensor_class()
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = any(needs) and is_grad_enabled()
+        needs = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
+        record = True in needs and is_grad_enabled()
         ctx = Context(needs)
         try:
             out = cls.forward(ctx, *arrays, **kwargs)
         except (ValueError, IndexError, TypeError) as e:
             raise _name_the_op(cls, e, arrays) from e
-        multi = isinstance(out, tuple)
-        outs = out if multi else (out,)
+        if not isinstance(out, tuple):                      # the common case: one output
+            if not record:
+                return Tensor._wrap(out)
+            return Tensor._wrap(out, node=Node(cls, ctx, _recorded_inputs(args, needs), 1), index=0)
         if not record:
-            results = tuple(Tensor._wrap(o) for o in outs)
-        else:
-            inputs = tuple(a if n else None for a, n in zip(args, needs))
-            node = Node(cls, ctx, inputs, len(outs))
-            if multi:
-                ctx.output_meta = [(o.shape, o.dtype) for o in outs]
-            results = tuple(Tensor._wrap(o, node=node, index=i) for i, o in enumerate(outs))
-        return results if multi else results[0]
+            return tuple(Tensor._wrap(o) for o in out)
+        node = Node(cls, ctx, _recorded_inputs(args, needs), len(out))
+        ctx.output_meta = [(o.shape, o.dtype) for o in out]
+        return tuple(Tensor._wrap(o, node=node, index=i) for i, o in enumerate(out))
+
+
+def _recorded_inputs(args, needs):
+    """The inputs the node keeps: tensors that require grad, None elsewhere."""
+    return tuple([a if n else None for a, n in zip(args, needs)])
+
+
+_TENSOR = []
+
+
+def _tensor_class():
+    """``Tensor``, imported once on first use (tensor.py imports this module)."""
+    if not _TENSOR:
+        from ..tensor import Tensor
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
