@@ -136,9 +136,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
     for node in _topological_order(root_nodes):
         _check_not_freed(node)
         grads = buffers.pop(id(node), None)
-        if grads is None:            # reachable, but no gradient flows through it
-            if not retain_graph:
-                node.release()
+        if grads is None:
             continue
         grads = _fill_missing(grads, node)
         in_grads = node.fn.backward(node.ctx, *grads)
