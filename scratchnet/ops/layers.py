@@ -114,17 +114,22 @@ class Embedding(Function):
     at the positions where ids == r (``scatter_rows``)."""
 
     @staticmethod
-    def forward(ctx, ids, weight, padding_idx=None):
+    def forward(ctx, ids, weight, padding_idx=None, scale_grad_by_freq=False):
         ctx.save_for_backward(ids)
         ctx.weight_shape = weight.shape
         ctx.padding_idx = padding_idx
+        ctx.scale_grad_by_freq = scale_grad_by_freq
         return weight[ids]                                    # (*ids.shape, dim)
 
     @staticmethod
     def backward(ctx, g):
         (ids,) = ctx.saved
-        gw = scatter_rows(ids.reshape(-1), g.reshape(-1, ctx.weight_shape[1]),   # (*ids, dim) -> (n, dim)
-                          ctx.weight_shape[0])
+        flat_ids = ids.reshape(-1)
+        rows = g.reshape(-1, ctx.weight_shape[1])                    # (*ids, dim) -> (n, dim)
+        if ctx.scale_grad_by_freq:                                    # divide by each id's count in the batch
+            counts = np.bincount(flat_ids, minlength=ctx.weight_shape[0])
+            rows = rows / counts[flat_ids][:, None].astype(rows.dtype)
+        gw = scatter_rows(flat_ids, rows, ctx.weight_shape[0])
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return None, gw
@@ -144,16 +149,37 @@ def check_ids(ids, num_embeddings, where):
     return ids
 
 
-def embedding(ids, weight, padding_idx=None):
+def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
     """Rows of ``weight`` (num_embeddings, dim) picked by integer ``ids`` of any shape:
-    output (*ids.shape, dim). The row ``padding_idx`` receives no gradient."""
+    output (*ids.shape, dim). The row ``padding_idx`` receives no gradient.
+
+    As in PyTorch: with ``max_norm``, every row that ``ids`` looks up and whose
+    ``norm_type``-norm exceeds it is first rescaled, in place and outside the
+    graph, to norm ``max_norm`` (factor max_norm / (norm + 1e-7));
+    ``scale_grad_by_freq`` divides each looked-up row's gradient by how often
+    its id occurs in ``ids``. ``sparse`` is accepted for compatibility: the
+    gradient is always a dense array.
+    """
     weight = _float_tensor(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     ids = check_ids(ids, weight.shape[0], "embedding")
     if padding_idx is not None:
         padding_idx = normalize_padding_idx(padding_idx, weight.shape[0], "embedding")
-    return Embedding.apply(ids, weight, padding_idx=padding_idx)
+    if max_norm is not None:
+        renorm_rows_(weight.data, ids, max_norm, norm_type)
+    return Embedding.apply(ids, weight, padding_idx=padding_idx, scale_grad_by_freq=bool(scale_grad_by_freq))
+
+
+def renorm_rows_(weight, ids, max_norm, norm_type=2.0):
+    """Rescale, in place, the rows of ``weight`` named in ``ids`` whose norm exceeds ``max_norm``."""
+    if not max_norm > 0:
+        raise ValueError(f"embedding: max_norm must be positive, got {max_norm!r}")
+    rows = np.unique(ids)
+    norms = np.linalg.norm(weight[rows].astype(np.float64), ord=norm_type, axis=1)
+    scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+    weight[rows] *= scale[:, None].astype(weight.dtype)
 
 
 def normalize_padding_idx(padding_idx, num_embeddings, where):

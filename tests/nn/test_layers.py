@@ -370,3 +370,24 @@ def test_layer_reprs_equal_torch():
                          (nn.LayerNorm(3, elementwise_affine=False), torch.nn.LayerNorm(3, elementwise_affine=False)),
                          (nn.Dropout(0.3), torch.nn.Dropout(0.3)), (nn.GELU(), torch.nn.GELU())]:
         assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("max_norm,norm_type,by_freq", [(None, 2.0, True), (1.0, 2.0, False), (0.5, 1.0, True)])
+def test_embedding_max_norm_and_scale_grad_by_freq_match_torch(max_norm, norm_type, by_freq):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((6, 4)).astype(np.float32)
+    ids = np.array([[0, 2, 2], [5, 2, 1]])
+    ours = nn.Embedding(6, 4, max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=by_freq)
+    ours.load_state_dict({"weight": w})
+    theirs = torch.nn.Embedding(6, 4, max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=by_freq)
+    theirs.load_state_dict({"weight": torch.tensor(w)})
+    g = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    out = ours(ids)
+    out.backward(g)
+    tout = theirs(torch.tensor(ids))
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-6, atol=1e-6)
+    assert repr(ours) == repr(theirs)
