@@ -286,8 +286,9 @@ LOSSES = {"mse_loss": (F.mse_loss, lambda x, y: (x - y) ** 2),
           "l1_loss": (F.l1_loss, lambda x, y: np.abs(x - y)),
           "binary_cross_entropy": (F.binary_cross_entropy,
                                    lambda x, y: -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))),
+          # PyTorch's form (1 - y) x + max(-x, 0) + log1p(e^-|x|): inf for x = +inf and 0 < y < 1, as torch gives
           "binary_cross_entropy_with_logits": (F.binary_cross_entropy_with_logits,
-                                               lambda x, y: np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x))))}
+                                               lambda x, y: (1 - y) * x + np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x))))}
 
 
 @FUZZ
