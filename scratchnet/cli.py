@@ -12,10 +12,8 @@ with characters outside the vocabulary, impossible flags) gets one line on
 stderr and a non-zero exit status; ``SCRATCHNET_DEBUG=1`` shows the traceback.
 """
 import argparse
-import json
 import os
 import sys
-import time
 
 EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 

@@ -8,7 +8,6 @@ and its derivative live side by side.
 import numpy as np
 
 from .autograd import engine
-from .autograd.grad_mode import is_grad_enabled
 from .dtypes import normalize_array
 
 

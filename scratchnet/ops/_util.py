@@ -39,6 +39,22 @@ def binary_operands(a, b, where):
     return a, b
 
 
+def float_tensor(x, where, what="input"):
+    """``x`` as a Tensor, which must hold floats (a TypeError naming the op otherwise)."""
+    x = as_tensor(x, where=where)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{where}: {what} must be a floating-point tensor, got dtype {x.dtype} (shape {x.shape})")
+    return x
+
+
+def broadcasts_to(shape, target):
+    """True when an array of ``shape`` broadcasts to exactly ``target`` (never enlarging it)."""
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
 def normalize_axes(axis, ndim, where):
     """``axis`` (None, int or sequence) as a sorted tuple of non-negative ints."""
     if axis is None:

@@ -41,7 +41,7 @@ from .layers import dropout
 from .linalg import matmul
 from .nn_ops import softmax
 from .registry import Sample, register, rand
-from ._util import as_tensor
+from ._util import as_tensor, broadcasts_to
 
 
 class ScaledDotProductAttention(Function):
@@ -94,11 +94,7 @@ def _check_mask(attn_mask, target, where):
     m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
     if m.dtype != np.bool_ and m.dtype.kind != "f":
         raise TypeError(f"{where}: attn_mask must be boolean or float, got dtype {m.dtype}")
-    try:
-        ok = np.broadcast_shapes(m.shape, target) == tuple(target)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(m.shape, target):
         raise ValueError(f"{where}: attn_mask of shape {m.shape} does not broadcast to the "
                          f"attention scores' shape (..., L, S) = {tuple(target)}")
     return attn_mask

@@ -23,14 +23,7 @@ from .. import kernels as K
 from ..autograd.function import Function
 from ..random import default_generator
 from .registry import Sample, register, rand
-from ._util import as_tensor, to_array
-
-
-def _float_tensor(x, where, what="input"):
-    x = as_tensor(x, where=where)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{where}: {what} must be a floating-point tensor, got dtype {x.dtype} (shape {x.shape})")
-    return x
+from ._util import float_tensor, to_array
 
 
 # ---------------------------------------------------------------------- linear
@@ -77,15 +70,15 @@ def _common_float(*arrays):
 
 def linear(x, weight, bias=None):
     """y = x @ weight.T + bias for x (..., in_features), weight (out, in), bias (out,) or None."""
-    x = _float_tensor(x, "linear")
-    weight = _float_tensor(weight, "linear", "weight")
+    x = float_tensor(x, "linear")
+    weight = float_tensor(weight, "linear", "weight")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1] if x.ndim else 0} features in its last dimension, "
                          f"expected {weight.shape[1]} (input shape {x.shape}, weight shape {weight.shape})")
     if bias is not None:
-        bias = _float_tensor(bias, "linear", "bias")
+        bias = float_tensor(bias, "linear", "bias")
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
     return Linear.apply(x, weight, bias)
@@ -161,7 +154,7 @@ def embedding(ids, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale
     its id occurs in ``ids``. ``sparse`` is accepted for compatibility: the
     gradient is always a dense array.
     """
-    weight = _float_tensor(weight, "embedding", "weight")
+    weight = float_tensor(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     ids = check_ids(ids, weight.shape[0], "embedding")
@@ -217,7 +210,7 @@ def dropout(x, p=0.5, training=True):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) while
     ``training``; the identity otherwise (and for p=0). p=1 gives zeros."""
     p = check_p(p, "dropout")
-    x = _float_tensor(x, "dropout")
+    x = float_tensor(x, "dropout")
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -278,13 +271,13 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise ``x`` over its trailing dims equal to ``normalized_shape``, then
     scale by ``weight`` and shift by ``bias`` (each of shape normalized_shape or None)."""
     shape = normalize_shape(normalized_shape, "layer_norm")
-    x = _float_tensor(x, "layer_norm")
+    x = float_tensor(x, "layer_norm")
     if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
         raise ValueError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {shape}")
     params = []
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:
-            p = _float_tensor(p, "layer_norm", name)
+            p = float_tensor(p, "layer_norm", name)
             if p.shape != shape:
                 raise ValueError(f"layer_norm: {name} must have shape {shape}, got {p.shape}")
         params.append(p)

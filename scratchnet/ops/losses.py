@@ -33,20 +33,12 @@ from .. import kernels as K
 from ..autograd.function import Function
 from .nn_ops import log_softmax
 from .registry import Sample, register, rand, positive, away_from_zero
-from ._util import as_tensor, to_array
+from ._util import as_tensor, broadcasts_to, float_tensor, to_array
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 # --------------------------------------------------------------------- helpers
-def _float_input(x, where):
-    x = as_tensor(x, where=where)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{where}: input must be a floating-point tensor, got dtype {x.dtype} "
-                        f"(shape {x.shape})")
-    return x
-
-
 def _check_reduction(reduction, where):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{where}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -75,11 +67,7 @@ def _weight_array(weight, like, shape, where, what="weight"):
     if weight is None:
         return None
     w = to_array(weight, where, what).astype(like.dtype, copy=False)
-    try:
-        ok = np.broadcast_shapes(w.shape, shape) == tuple(shape)
-    except ValueError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(w.shape, shape):
         raise ValueError(f"{where}: {what} of shape {w.shape} does not broadcast to the "
                          f"input shape {tuple(shape)}")
     return w
@@ -155,7 +143,7 @@ class BinaryCrossEntropyWithLogits(_PointwiseLoss):
 def _pointwise(cls, where, input, target, reduction, weight=None, **kw):
     """Validate (input, target) of the same shape and apply a pointwise loss."""
     _check_reduction(reduction, where)
-    x = _float_input(input, where)
+    x = float_tensor(input, where)
     y = as_tensor(target, like=x, where=where)
     if y.shape != x.shape:
         raise ValueError(f"{where}: target shape {y.shape} must equal the input shape {x.shape}")
@@ -177,7 +165,7 @@ def l1_loss(input, target, reduction="mean"):
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """BCE on probabilities in [0, 1] (logs clamped at -100, as PyTorch)."""
-    x = _float_input(input, "binary_cross_entropy")
+    x = float_tensor(input, "binary_cross_entropy")
     if x.size and ((x.data < 0).any() or (x.data > 1).any()):
         bad = x.data[(x.data < 0) | (x.data > 1)].flat[0]
         raise ValueError(f"binary_cross_entropy: input values must be in [0, 1], found {bad} "
@@ -190,7 +178,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """Sigmoid + BCE in one stable formula; ``pos_weight`` (broadcast along the
     last axis, shape (C,)) weighs the positive term."""
     where = "binary_cross_entropy_with_logits"
-    x = _float_input(input, where)
+    x = float_tensor(input, where)
     pw = _weight_array(pos_weight, x, x.shape, where, "pos_weight")
     return _pointwise(BinaryCrossEntropyWithLogits, where, x, target, reduction, weight,
                       pos_weight=pw)
@@ -331,7 +319,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     class probabilities (floats with the input's shape).
     """
     where = "cross_entropy"
-    x = _float_input(input, where)
+    x = float_tensor(input, where)
     t, w, c = _class_checks(x, target, weight, ignore_index, reduction, where)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
         raise TypeError(f"{where}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
@@ -349,7 +337,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """PyTorch's ``F.nll_loss`` on log-probabilities (see the module docstring)."""
     where = "nll_loss"
-    x = _float_input(input, where)
+    x = float_tensor(input, where)
     t, w, _ = _class_checks(x, target, weight, ignore_index, reduction, where)
     return _class_loss(NLL, x, t, where, reduction, ignore_index, weight=w)
 

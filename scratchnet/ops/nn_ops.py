@@ -12,7 +12,7 @@ import numpy as np
 from .. import kernels as K
 from ..autograd.function import Function
 from .registry import Sample, register, rand
-from ._util import as_tensor, normalize_axis
+from ._util import float_tensor, normalize_axis
 
 
 def _to_last(x, axis):
@@ -52,22 +52,15 @@ class LogSoftmax(_LastAxisKernel):
     kernel, kernel_backward = staticmethod(K.log_softmax), staticmethod(K.log_softmax_backward)
 
 
-def _float_input(x, where):
-    x = as_tensor(x, where=where)
-    if x.dtype.kind != "f":
-        raise TypeError(f"{where}: expected a floating-point tensor, got dtype {x.dtype} (shape {x.shape})")
-    return x
-
-
 def softmax(x, axis=-1):
-    x = _float_input(x, "softmax")
+    x = float_tensor(x, "softmax")
     if x.ndim == 0:
         raise ValueError("softmax: needs at least one dimension, got a 0-d tensor")
     return Softmax.apply(x, normalize_axis(axis, x.ndim, "softmax"))
 
 
 def log_softmax(x, axis=-1):
-    x = _float_input(x, "log_softmax")
+    x = float_tensor(x, "log_softmax")
     if x.ndim == 0:
         raise ValueError("log_softmax: needs at least one dimension, got a 0-d tensor")
     return LogSoftmax.apply(x, normalize_axis(axis, x.ndim, "log_softmax"))

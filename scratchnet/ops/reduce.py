@@ -7,7 +7,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from .registry import Sample, register, rand, distinct
-from ._util import as_tensor, normalize_axes, expand_reduced
+from ._util import as_tensor, float_tensor, normalize_axes, expand_reduced
 
 
 def _reduce(fn, x, axis, keepdims, name, **kw):
@@ -89,9 +89,7 @@ class Mean(Function):
 
 
 def mean(x, axis=None, keepdims=False):
-    x = as_tensor(x, where="mean")
-    if x.dtype.kind != "f":
-        raise TypeError(f"mean: expected a floating-point tensor, got dtype {x.dtype} (shape {x.shape})")
+    x = float_tensor(x, "mean")
     return _reduce(Mean, x, axis, keepdims, "mean")
 
 
@@ -159,9 +157,7 @@ class Var(Function):
 
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance with NumPy's meaning of ``ddof`` (0: population variance)."""
-    x = as_tensor(x, where="var")
-    if x.dtype.kind != "f":
-        raise TypeError(f"var: expected a floating-point tensor, got dtype {x.dtype}")
+    x = float_tensor(x, "var")
     return _reduce(Var, x, axis, keepdims, "var", ddof=ddof)
 
 

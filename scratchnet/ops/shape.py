@@ -7,7 +7,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..tensor import Tensor
 from .registry import Sample, register, rand
-from ._util import as_tensor, normalize_axis, to_array
+from ._util import as_tensor, broadcasts_to, normalize_axis, to_array
 
 
 def _shape_arg(shape, where):
@@ -327,11 +327,7 @@ def masked_fill(x, mask, value):
     mask = to_array(mask, "masked_fill", "mask")
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be boolean, got dtype {mask.dtype}")
-    try:
-        out_shape = np.broadcast_shapes(mask.shape, x.shape)
-    except ValueError:
-        out_shape = None
-    if out_shape != x.shape:
+    if not broadcasts_to(mask.shape, x.shape):
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape {x.shape}")
     if isinstance(value, Tensor):
         value = value.item()

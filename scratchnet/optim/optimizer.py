@@ -17,8 +17,6 @@ import warnings
 
 import numpy as np
 
-from ..kernels.reference import lerp_  # noqa: F401  (shared with the fused Adam kernel)
-
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 

@@ -14,7 +14,8 @@ State: ``step``, ``square_avg`` (v), ``momentum_buffer`` (b, momentum > 0),
 """
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, lerp_
+from ..kernels.reference import lerp_
+from .optimizer import Optimizer, _check_nonnegative
 
 
 class RMSprop(Optimizer):
