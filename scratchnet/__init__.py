@@ -5,6 +5,9 @@
     y = (x * x).sum()
     y.backward()          # x.grad == 2 * x
 """
+from .memory import keep_freed_memory as _keep_freed_memory
+_keep_freed_memory()
+
 from .dtypes import get_default_dtype, set_default_dtype
 from .tensor import Tensor, tensor, grad
 from .autograd.function import Function

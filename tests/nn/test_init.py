@@ -181,6 +181,20 @@ def test_clip_grad_norm_formula_and_edge_cases():
         clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
 
 
+def test_clip_grad_norm_float32_large_and_nonfinite_gradients():
+    p = nn.Parameter(np.zeros(3, dtype=np.float32))
+    p.grad = np.array([3e20, 4e20, 0.0], dtype=np.float32)        # squares overflow float32
+    assert clip_grad_norm_(p, 1.0) == pytest.approx(5e20, rel=1e-6)
+    np.testing.assert_allclose(p.grad, np.array([0.6, 0.8, 0.0], dtype=np.float32), rtol=1e-5)
+    assert p.grad.dtype == np.float32
+    for bad, expected in ((np.inf, math.inf), (np.nan, None)):
+        p.grad = np.array([bad, 1.0, 2.0], dtype=np.float32)
+        total = clip_grad_norm_(p, 1.0)
+        assert math.isinf(total) if expected else math.isnan(total)
+        with pytest.raises(ValueError, match="clip_grad_norm_"):
+            clip_grad_norm_(p, 1.0, error_if_nonfinite=True)
+
+
 def test_clip_grad_value_matches_torch():
     torch = pytest.importorskip("torch")
     params = _params_with_grads(np.random.default_rng(1))
