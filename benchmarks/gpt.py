@@ -17,6 +17,13 @@ torch is installed), measured in the same run, interleaved.
     python benchmarks/gpt.py --iters 200          # a shorter training run
     python benchmarks/gpt.py --torch-reference    # + the PyTorch model on the same batches
     python benchmarks/gpt.py --step-bench-only --threads 1   # both frameworks on one thread
+    python benchmarks/gpt.py --skip-step-bench --seeds 1 2 3 4 5 --torch-reference
+                                                  # val loss over several seeds, both frameworks
+
+One run's validation loss depends on its seed (initialisation and batches) by
+a few hundredths; ``--seeds`` trains once per seed and prints every run and
+the mean and standard deviation, so that the comparison with the README's
+single figure (itself measured on 20 validation batches) is not one draw.
 """
 import argparse
 import math
@@ -59,7 +66,7 @@ def scratchnet_trainer(config, iters, seed=1337):
     sn.manual_seed(seed)
     model = GPT(config)
     opt = model.configure_optimizers(WEIGHT_DECAY, LR, BETAS)
-    sched = warmup_cosine(opt, WARMUP, iters, MIN_LR)
+    sched = warmup_cosine(opt, min(WARMUP, iters), iters, MIN_LR)   # short runs: warm up throughout
 
     def step(x, y):
         _, loss = model(x, y)
@@ -170,12 +177,12 @@ class WarmupSchedule:
     """nanoGPT's get_lr (what scratchnet's warmup_cosine computes), for the PyTorch run."""
 
     def __init__(self, iters):
-        self.iters = iters
+        self.iters, self.warmup = iters, min(WARMUP, iters)
 
     def lr(self, it):
-        if it < WARMUP:
-            return LR * it / WARMUP
-        ratio = min(1.0, (it - WARMUP) / (self.iters - WARMUP))
+        if it < self.warmup:
+            return LR * it / self.warmup
+        ratio = min(1.0, (it - self.warmup) / max(1, self.iters - self.warmup))
         return MIN_LR + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (LR - MIN_LR)
 
 
@@ -239,7 +246,7 @@ def torch_reference_run(iters, eval_batches, seed=1337):
     return val_loss, train_time
 
 
-def full_run(iters, eval_batches, log_every, seed=1337):
+def full_run(iters, eval_batches, log_every, seed=1337, sample=True):
     tok, train, val = _corpus()
     config = GPTConfig(**{**BABY.__dict__, "vocab_size": tok.vocab_size})
     model, step = scratchnet_trainer(config, iters, seed)
@@ -264,9 +271,31 @@ def full_run(iters, eval_batches, log_every, seed=1337):
     print(f"{'val loss':<28}{val_loss:>12.4f}{'1.88':>16}")
     print(f"{'training wall time (s)':<28}{train_time:>12.1f}{'~180':>16}")
     print(f"{'total incl. eval (s)':<28}{total:>12.1f}")
-    sample = model.generate(np.array([tok.encode("\n")]), 200, temperature=0.8, top_k=50, seed=0)
-    print("sample:\n" + tok.decode(sample.data[0].tolist()))
+    if sample:
+        ids = model.generate(np.array([tok.encode("\n")]), 200, temperature=0.8, top_k=50, seed=0)
+        print("sample:\n" + tok.decode(ids.data[0].tolist()))
     return val_loss, train_time
+
+
+def seed_study(seeds, iters, eval_batches, with_torch):
+    """Train once per seed (and the PyTorch model on the same batches); print each
+    run and the mean and sample standard deviation of the validation losses."""
+    rows = []
+    for seed in seeds:
+        print(f"--- seed {seed}", flush=True)
+        sn_val, sn_time = full_run(iters, eval_batches, 0, seed, sample=False)
+        t_val, t_time = torch_reference_run(iters, eval_batches, seed) if with_torch else (math.nan, math.nan)
+        rows.append((seed, sn_val, sn_time, t_val, t_time))
+    print(f"\n{'seed':>6}{'scratchnet val':>16}{'train s':>9}{'PyTorch val':>13}{'train s':>9}")
+    for seed, sn_val, sn_time, t_val, t_time in rows:
+        print(f"{seed:>6}{sn_val:>16.4f}{sn_time:>9.1f}{t_val:>13.4f}{t_time:>9.1f}")
+    for name, col in (("scratchnet", 1), ("PyTorch", 3)):
+        vals = [r[col] for r in rows if not math.isnan(r[col])]
+        if vals:
+            sd = statistics.stdev(vals) if len(vals) > 1 else math.nan
+            print(f"{name}: val loss mean {statistics.mean(vals):.4f}, sd {sd:.4f}, "
+                  f"min {min(vals):.4f}, max {max(vals):.4f} over {len(vals)} seeds (nanoGPT README: 1.88)")
+    return rows
 
 
 def main(argv=None):
@@ -277,6 +306,7 @@ def main(argv=None):
     ap.add_argument("--eval-batches", type=int, default=200, help="validation batches for the val loss")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--seeds", type=int, nargs="+", help="train once per seed and summarise the val losses")
     ap.add_argument("--torch-reference", action="store_true",
                     help="also train the PyTorch model on the same batches and report its val loss")
     ap.add_argument("--skip-step-bench", action="store_true")
@@ -285,6 +315,9 @@ def main(argv=None):
     if not args.skip_step_bench:
         step_benchmark(args.steps)
     if args.step_bench_only:
+        return
+    if args.seeds:
+        seed_study(args.seeds, args.iters, args.eval_batches, args.torch_reference)
         return
     full_run(args.iters, args.eval_batches, args.log_every, args.seed)
     if args.torch_reference:
