@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import functional as F
 from ..dtypes import get_default_dtype
+from ..ops._util import as_tensor
 from ..ops.attention import attention_composed
 from ..tensor import Tensor
 from . import init
@@ -191,8 +192,9 @@ class MultiheadAttention(Module):
     # --------------------------------------------------------------- forward
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        batched = self._check_inputs(query, key, value)
         self_attention = query is key and key is value
+        query, key, value = (as_tensor(x, where="MultiheadAttention") for x in (query, key, value))
+        batched = self._check_inputs(query, key, value)
         if not batched:                                      # (L, E) -> (1, L, E)
             query, key, value = (x.unsqueeze(0) for x in (query, key, value))
         elif not self.batch_first:                           # (L, N, E) -> (N, L, E)

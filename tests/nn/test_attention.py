@@ -381,3 +381,20 @@ def test_mha_errors():
         m(x, sn.tensor(np.zeros((L, 2, E), np.float32)), sn.tensor(np.zeros((L, 2, E), np.float32)))
     with pytest.raises(TypeError, match="attn_mask"):
         m(x, x, x, attn_mask=np.zeros((L, L), dtype=np.int64))
+
+
+def test_mha_unbatched_numpy_inputs_match_torch():
+    """(L, E) NumPy arrays (no batch axis) are accepted like Tensors, as in PyTorch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    m = nn.MultiheadAttention(8, 2)
+    tm = torch.nn.MultiheadAttention(8, 2)
+    tm.load_state_dict({k: torch.tensor(v) for k, v in m.state_dict().items()})
+    q, kv = rng.standard_normal((5, 8), dtype=np.float32), rng.standard_normal((6, 8), dtype=np.float32)
+    kpm = np.array([False, False, True, False, False, True])
+    for args, kw in (((q, q, q), {}), ((q, kv, kv), {"key_padding_mask": kpm})):
+        out, w = m(*args, **kw)
+        tout, tw = tm(*map(torch.tensor, args), **{k: torch.tensor(v) for k, v in kw.items()})
+        assert out.shape == tuple(tout.shape) and w.shape == tuple(tw.shape)
+        np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-6)
+        np.testing.assert_allclose(w.data, tw.detach().numpy(), atol=1e-6)

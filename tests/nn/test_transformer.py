@@ -210,3 +210,17 @@ def test_generate_square_subsequent_mask():
     m = nn.generate_square_subsequent_mask(3)
     assert m.dtype == np.float32
     np.testing.assert_array_equal(m, [[0, -np.inf, -np.inf], [0, 0, -np.inf], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_layers_accept_unbatched_numpy_inputs_like_torch(norm_first):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x, mem = rng.standard_normal((5, 8), dtype=np.float32), rng.standard_normal((7, 8), dtype=np.float32)
+    for kind, args in (("Encoder", (x,)), ("Decoder", (x, mem))):
+        mine = getattr(nn, f"Transformer{kind}Layer")(8, 2, 16, dropout=0.0, norm_first=norm_first)
+        theirs = getattr(torch.nn, f"Transformer{kind}Layer")(8, 2, 16, dropout=0.0, norm_first=norm_first)
+        theirs.load_state_dict({k: torch.tensor(v) for k, v in mine.state_dict().items()})
+        theirs.eval()
+        expected = theirs(*map(torch.tensor, args)).detach().numpy()
+        np.testing.assert_allclose(mine(*args).data, expected, atol=1e-5)
