@@ -5,8 +5,8 @@
 
 One step: ``loss = task.loss(model, batch)``; ``zero_grad``; ``backward``;
 clip the gradient norm; ``optimizer.step()``; ``scheduler.step()``. Every
-``eval_every`` steps the model is evaluated on the same validation batches
-(so the numbers are comparable); every ``checkpoint_every`` steps, at the
+``eval_every`` steps, and after the last step, the model is evaluated on the
+same validation batches (so the numbers are comparable); every ``checkpoint_every`` steps, at the
 best validation loss and at the end, a checkpoint is written atomically.
 
 A checkpoint holds everything the next step depends on: model, optimizer,
@@ -86,7 +86,8 @@ class Trainer:
         self.tokenizer = tokenizer
         self.step = 0
         self.epoch = 0
-        self.best_val_loss = math.inf
+        self.best_val_loss = math.inf                # best of every evaluation (best.npz)
+        self.best_periodic_val_loss = math.inf       # best of the eval_every evaluations (patience)
         self.evals_without_improvement = 0
         self.history = []          # one dict per step: step, loss, lr, tokens_per_s (+ val_* when evaluated)
         self.stop_training = False
@@ -115,6 +116,7 @@ class Trainer:
             cb.on_train_begin(self)
         bar = self._progress_bar(total)
         previous_handler = self._catch_sigint()
+        start_step = self.step
         try:
             while self.step < total and not self.stop_training:
                 logs = self._train_step()
@@ -130,6 +132,8 @@ class Trainer:
                     bar.set_postfix(_postfix(logs), refresh=False)
                 if self._interrupted:
                     self.stop_training = True
+            if self._ends_between_evaluations(start_step, total):
+                self.history[-1].update(self._evaluate_and_track(final=True))
         finally:
             if bar is not None:
                 bar.close()
@@ -140,6 +144,13 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
+
+    def _ends_between_evaluations(self, start_step, total):
+        """True when a run that reached ``total`` steps did not evaluate at its last
+        step: it is evaluated once more, so that the best checkpoint and the
+        history cover the final model."""
+        return (self.eval_every and self.val_loader is not None and self.step == total > start_step
+                and not self._interrupted and self.step % self.eval_every != 0)
 
     @property
     def interrupted(self):
@@ -218,21 +229,31 @@ class Trainer:
         # a fresh task: evaluation never touches the carried training state
         return evaluate_model(self.model, loader, type(self.task)(), max_batches)
 
-    def _evaluate_and_track(self):
+    def _evaluate_and_track(self, final=False):
+        """Evaluate and keep the best checkpoint. Early stopping counts only the
+        periodic evaluations (against the best of those), not the ``final`` one
+        after a last step between them, so that splitting a run in two never
+        changes when the longer run stops."""
         metrics = {f"val_{k}": v for k, v in self.evaluate().items()}
         for cb in self.callbacks:
             cb.on_evaluate(self, metrics)
         if metrics["val_loss"] < self.best_val_loss:
             self.best_val_loss = metrics["val_loss"]
-            self.evals_without_improvement = 0
             if self.out_dir is not None:
                 self.save_checkpoint(self.best_path)
-        else:
-            self.evals_without_improvement += 1
-            if self.patience is not None and self.evals_without_improvement >= self.patience:
-                self.stop_training = True
-                metrics["early_stopped"] = True
+        if not final:
+            self._count_for_early_stopping(metrics)
         return metrics
+
+    def _count_for_early_stopping(self, metrics):
+        if metrics["val_loss"] < self.best_periodic_val_loss:
+            self.best_periodic_val_loss = metrics["val_loss"]
+            self.evals_without_improvement = 0
+            return
+        self.evals_without_improvement += 1
+        if self.patience is not None and self.evals_without_improvement >= self.patience:
+            self.stop_training = True
+            metrics["early_stopped"] = True
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self):
@@ -247,6 +268,7 @@ class Trainer:
             "task": self.task.state_dict(),
             "step": self.step, "epoch": self.epoch,
             "best_val_loss": self.best_val_loss,
+            "best_periodic_val_loss": self.best_periodic_val_loss,
             "evals_without_improvement": self.evals_without_improvement,
             "history": self.history,
             "config": self.config,
@@ -278,6 +300,7 @@ class Trainer:
         self.task.load_state_dict(state.get("task") or {})
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.best_val_loss = float(state["best_val_loss"])
+        self.best_periodic_val_loss = float(state.get("best_periodic_val_loss", self.best_val_loss))
         self.evals_without_improvement = int(state["evals_without_improvement"])
         self.history = list(state["history"])
         return self

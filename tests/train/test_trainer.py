@@ -155,3 +155,29 @@ def test_bad_arguments():
         path = "/tmp/_sn_not_a_trainer_ckpt.npz"
         sn.save({"a": np.ones(2)}, path)
         load_checkpoint(path)
+
+
+def test_a_run_ending_between_evaluations_is_evaluated_once_more(tmp_path):
+    seen = []
+    t = _trainer(tmp_path, callbacks=[LambdaCallback(on_evaluate=lambda tr, m: seen.append(tr.step))])
+    t.fit(steps=7)                                   # eval_every=5: at 5, then once after step 7
+    assert seen == [5, 7]
+    assert "val_loss" in t.history[-1] and t.history[-1]["step"] == 7
+    assert (tmp_path / "best.npz").exists()
+    assert t.best_val_loss == min(h["val_loss"] for h in t.history if "val_loss" in h)
+    seen.clear()
+    t.fit(steps=10)                                  # ends on an evaluation step: no extra one
+    assert seen == [10]
+
+
+def test_splitting_a_run_does_not_change_early_stopping(tmp_path):
+    def run(stops):
+        sn.manual_seed(0)
+        t = _trainer(None, lr=0.3, schedule=False, patience=2)
+        for s in stops:
+            t.fit(steps=s)
+        return [(h["step"], h["loss"], h.get("val_loss"), h.get("early_stopped")) for h in t.history
+                if h["step"] % 5 == 0], t.step
+    whole, whole_step = run([60])
+    split, split_step = run([17, 23, 60])
+    assert split == whole and split_step == whole_step
