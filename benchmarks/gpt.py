@@ -19,6 +19,8 @@ torch is installed), measured in the same run, interleaved.
     python benchmarks/gpt.py --step-bench-only --threads 1   # both frameworks on one thread
     python benchmarks/gpt.py --skip-step-bench --seeds 1 2 3 4 5 --torch-reference
                                                   # val loss over several seeds, both frameworks
+    python benchmarks/gpt.py --skip-step-bench --same-init
+                                                  # both frameworks from the same initial weights
 
 One run's validation loss depends on its seed (initialisation and batches) by
 a few hundredths; ``--seeds`` trains once per seed and prints every run and
@@ -81,20 +83,26 @@ def scratchnet_trainer(config, iters, seed=1337):
 
 
 def evaluate(model, data, batches, rng):
+    """Mean loss over ``batches`` random windows of ``data``."""
+    return evaluate_on(model, [random_window_batches(data, model.config.block_size, BATCH, rng)
+                               for _ in range(batches)])
+
+
+def evaluate_on(model, batches):
+    """Mean loss of the model over the given (x, y) batches, in eval mode."""
     model.eval()
-    losses = []
     with sn.no_grad():
-        for _ in range(batches):
-            x, y = random_window_batches(data, model.config.block_size, BATCH, rng)
-            losses.append(model(x, y)[1].item())
+        losses = [model(x, y)[1].item() for x, y in batches]
     model.train()
     return float(np.mean(losses))
 
 
 # ------------------------------------------------------------------ PyTorch
-def torch_trainer(config, seed=1337, iters=None):
+def torch_trainer(config, seed=1337, iters=None, init_state=None):
     """The same model in PyTorch (nanoGPT's model.py, condensed); step(x, y) -> loss.
     With ``iters``, nanoGPT's warm-up + cosine schedule over that many steps.
+    ``init_state``: a scratchnet GPT state_dict to start from instead of
+    nanoGPT's random initialisation (the keys are the same).
     ``step.evaluate(x, y)`` gives the loss of a batch in eval mode without a graph."""
     import torch
     import torch.nn as tnn
@@ -105,46 +113,67 @@ def torch_trainer(config, seed=1337, iters=None):
         torch.set_num_threads(int(THREADS))
     C, nh = config.n_embd, config.n_head
 
+    class CausalSelfAttention(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_attn = tnn.Linear(C, 3 * C, bias=config.bias)
+            self.c_proj = tnn.Linear(C, C, bias=config.bias)
+
+        def forward(self, x):
+            B, T, _ = x.shape
+            q, k, v = self.c_attn(x).split(C, dim=2)
+            q, k, v = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
+            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+    class MLP(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_fc = tnn.Linear(C, 4 * C, bias=config.bias)
+            self.c_proj = tnn.Linear(4 * C, C, bias=config.bias)
+
+        def forward(self, x):
+            return self.c_proj(TF.gelu(self.c_fc(x)))
+
     class Block(tnn.Module):
         def __init__(self):
             super().__init__()
             self.ln_1 = tnn.LayerNorm(C, bias=config.bias)
-            self.c_attn = tnn.Linear(C, 3 * C, bias=config.bias)
-            self.c_proj = tnn.Linear(C, C, bias=config.bias)
+            self.attn = CausalSelfAttention()
             self.ln_2 = tnn.LayerNorm(C, bias=config.bias)
-            self.c_fc = tnn.Linear(C, 4 * C, bias=config.bias)
-            self.mlp_proj = tnn.Linear(4 * C, C, bias=config.bias)
+            self.mlp = MLP()
 
         def forward(self, x):
-            B, T, _ = x.shape
-            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
-            q, k, v = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
-            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-            return x + self.mlp_proj(TF.gelu(self.c_fc(self.ln_2(x))))
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
 
     class TorchGPT(tnn.Module):
+        """nanoGPT's names, so that state_dict keys equal scratchnet's GPT's."""
+
         def __init__(self):
             super().__init__()
-            self.wte = tnn.Embedding(config.vocab_size, C)
-            self.wpe = tnn.Embedding(config.block_size, C)
-            self.h = tnn.ModuleList([Block() for _ in range(config.n_layer)])
-            self.ln_f = tnn.LayerNorm(C, bias=config.bias)
+            self.transformer = tnn.ModuleDict(dict(
+                wte=tnn.Embedding(config.vocab_size, C), wpe=tnn.Embedding(config.block_size, C),
+                h=tnn.ModuleList([Block() for _ in range(config.n_layer)]),
+                ln_f=tnn.LayerNorm(C, bias=config.bias)))
             self.lm_head = tnn.Linear(C, config.vocab_size, bias=False)
-            self.wte.weight = self.lm_head.weight
+            self.transformer.wte.weight = self.lm_head.weight
 
         def forward(self, idx, targets):
-            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
-            for block in self.h:
+            t = self.transformer
+            x = t.wte(idx) + t.wpe(torch.arange(idx.shape[1]))
+            for block in t.h:
                 x = block(x)
-            logits = self.lm_head(self.ln_f(x))
+            logits = self.lm_head(t.ln_f(x))
             return TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
     model = TorchGPT()
     for name, p in model.named_parameters():                # nanoGPT's initialisation
         if p.dim() == 2:
-            proj = name.endswith(("c_proj.weight", "mlp_proj.weight"))
+            proj = name.endswith("c_proj.weight")
             torch.nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.n_layer) if proj else 0.02)
+    if init_state is not None:
+        model.load_state_dict({k: torch.tensor(v) for k, v in init_state.items()})
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
@@ -246,6 +275,32 @@ def torch_reference_run(iters, eval_batches, seed=1337):
     return val_loss, train_time
 
 
+def same_init_run(iters, eval_batches, seed=1337, log_every=250):
+    """scratchnet and PyTorch from the same initial weights (scratchnet's, copied
+    key for key) on the same batches: the per-step training losses side by side
+    and their largest difference, then both validation losses."""
+    tok, train, val = _corpus()
+    config = GPTConfig(**{**BABY.__dict__, "vocab_size": tok.vocab_size})
+    model, sn_step = scratchnet_trainer(config, iters, seed)
+    _, t_step = torch_trainer(config, seed, iters, init_state=model.state_dict())
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    print(f"{'iter':>6}{'scratchnet':>12}{'PyTorch':>12}{'difference':>13}")
+    for it in range(iters):
+        x, y = random_window_batches(train, config.block_size, BATCH, rng)
+        a, b = sn_step(x, y), t_step(x, y)
+        worst = max(worst, abs(a - b))
+        if it % log_every == 0 or it == iters - 1:
+            print(f"{it:>6}{a:>12.5f}{b:>12.5f}{a - b:>13.2e}", flush=True)
+    eval_rng = np.random.default_rng(seed + 1)
+    batches = [random_window_batches(val, config.block_size, BATCH, eval_rng) for _ in range(eval_batches)]
+    sn_val = evaluate_on(model, batches)
+    t_val = float(np.mean([t_step.evaluate(x, y) for x, y in batches]))
+    print(f"largest |training loss difference| over {iters} steps: {worst:.2e}; "
+          f"val loss scratchnet {sn_val:.4f}, PyTorch {t_val:.4f}")
+    return worst, sn_val, t_val
+
+
 def full_run(iters, eval_batches, log_every, seed=1337, sample=True):
     tok, train, val = _corpus()
     config = GPTConfig(**{**BABY.__dict__, "vocab_size": tok.vocab_size})
@@ -310,11 +365,16 @@ def main(argv=None):
     ap.add_argument("--torch-reference", action="store_true",
                     help="also train the PyTorch model on the same batches and report its val loss")
     ap.add_argument("--skip-step-bench", action="store_true")
+    ap.add_argument("--same-init", action="store_true",
+                    help="train scratchnet and PyTorch from the same initial weights side by side")
     ap.add_argument("--threads", type=int, help="threads for BLAS, Numba and PyTorch alike (default: all)")
     args = ap.parse_args(argv)
     if not args.skip_step_bench:
         step_benchmark(args.steps)
     if args.step_bench_only:
+        return
+    if args.same_init:
+        same_init_run(args.iters, args.eval_batches, args.seed, args.log_every or args.iters)
         return
     if args.seeds:
         seed_study(args.seeds, args.iters, args.eval_batches, args.torch_reference)

@@ -1,6 +1,8 @@
 """benchmarks/gpt.py runs end to end on a few iterations (a smoke test; nothing is timed)."""
 import importlib.util
 import math
+
+import pytest
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpt.py"
@@ -29,3 +31,11 @@ def test_runs_are_repeatable_per_seed():
     a = bench.full_run(2, 2, 0, seed=5, sample=False)[0]
     b = bench.full_run(2, 2, 0, seed=5, sample=False)[0]
     assert a == b
+
+
+def test_pytorch_twin_from_the_same_weights_follows_the_same_losses():
+    pytest.importorskip("torch")
+    bench = _load()
+    worst, sn_val, t_val = bench.same_init_run(iters=4, eval_batches=2, seed=2, log_every=10)
+    assert worst < 1e-4
+    assert abs(sn_val - t_val) < 1e-4
