@@ -10,7 +10,8 @@ configuration with scratchnet and reports the validation loss (mean over
 
 It also times one training step (forward, loss, backward, clip, AdamW step)
 of the same model in scratchnet and in an equivalent PyTorch model (when
-torch is installed), measured in the same run, interleaved.
+torch is installed), measured in the same run, each framework in its own
+process, the two processes taking turns (``_workers.py`` says why).
 
     python benchmarks/gpt.py                      # step benchmark + full 2000-iteration run
     python benchmarks/gpt.py --step-bench-only    # just the step timing table
@@ -51,6 +52,8 @@ if THREADS:
         os.environ[var] = THREADS
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))          # _workers
 
 import scratchnet as sn  # noqa: E402
 from scratchnet import nn  # noqa: E402
@@ -216,36 +219,48 @@ class WarmupSchedule:
 
 
 # ------------------------------------------------------------------- timing
-def step_benchmark(steps=30, warmup=5, block=5):
-    """Median ms per training step of each framework, interleaved in blocks."""
+def step_times(framework, steps, warmup=5):
+    """ms of each of ``steps`` training steps of the baby GPT in one framework, after ``warmup``."""
     rng = np.random.default_rng(0)
     x = rng.integers(0, BABY.vocab_size, size=(BATCH, BABY.block_size))
     y = rng.integers(0, BABY.vocab_size, size=(BATCH, BABY.block_size))
-    steps_by_name = {"scratchnet": scratchnet_trainer(BABY, 10 ** 6)[1]}
-    try:
-        torch, tstep = torch_trainer(BABY)
-        steps_by_name[f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"] = tstep
-    except ImportError:
-        pass
-    for step in steps_by_name.values():
-        for _ in range(warmup):
-            step(x, y)
-    times = {name: [] for name in steps_by_name}
-    while min(len(t) for t in times.values()) < steps:
-        for name, step in steps_by_name.items():
-            step(x, y)                              # unmeasured: lets the other's threads settle
-            for _ in range(block):
-                t0 = time.perf_counter()
-                step(x, y)
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    med = {name: statistics.median(t[:steps]) for name, t in times.items()}
+    step = scratchnet_trainer(BABY, 10 ** 6)[1] if framework == "scratchnet" else torch_trainer(BABY)[1]
+    for _ in range(warmup):
+        step(x, y)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step(x, y)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def step_benchmark(steps=30, rounds=3):
+    """Median ms per training step of each framework, each in its own process,
+    the processes taking turns for ``rounds`` rounds (see _workers.py)."""
+    from _workers import alternate, torch_available
+    names = ["scratchnet"] + (["pytorch"] if torch_available() else [])
+    args = ["--steps", steps] + (["--threads", THREADS] if THREADS else [])
+    results = alternate(__file__, names, rounds, args)
+    med = {name: statistics.median(t for r in rs for t in r["times"]) for name, rs in results.items()}
+    labels = {name: rs[0]["label"] for name, rs in results.items()}
     base = med["scratchnet"]
     print(f"baby GPT training step (B={BATCH}, T={BABY.block_size}, {BABY.n_layer} layers, "
-          f"{BABY.n_head} heads, C={BABY.n_embd}, float32; kernels: {sn.kernels.backend()})")
+          f"{BABY.n_head} heads, C={BABY.n_embd}, float32; kernels: {sn.kernels.backend()}); median of "
+          f"{rounds} rounds x {steps} steps, each framework in its own process")
     print(f"{'framework':<34}{'ms/step':>10}{'vs scratchnet':>16}")
     for name, ms in med.items():
-        print(f"{name:<34}{ms:>10.2f}{ms / base:>15.2f}x")
+        print(f"{labels[name]:<34}{ms:>10.2f}{ms / base:>15.2f}x")
     return med
+
+
+def _worker(name, steps):
+    from _workers import emit
+    label = "scratchnet"
+    if name == "pytorch":
+        import torch
+        label = f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
+    emit({"label": label, "times": step_times(name, steps)})
 
 
 # --------------------------------------------------------------- full run
@@ -357,7 +372,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iters", type=int, default=2000, help="training iterations (default 2000)")
     ap.add_argument("--step-bench-only", action="store_true", help="only time a training step")
-    ap.add_argument("--steps", type=int, default=30, help="measured steps per framework")
+    ap.add_argument("--steps", type=int, default=30, help="measured steps per framework and round")
+    ap.add_argument("--rounds", type=int, default=3, help="turns each framework's process takes")
+    ap.add_argument("--worker", choices=["scratchnet", "pytorch"], help=argparse.SUPPRESS)
     ap.add_argument("--eval-batches", type=int, default=200, help="validation batches for the val loss")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1337)
@@ -369,8 +386,10 @@ def main(argv=None):
                     help="train scratchnet and PyTorch from the same initial weights side by side")
     ap.add_argument("--threads", type=int, help="threads for BLAS, Numba and PyTorch alike (default: all)")
     args = ap.parse_args(argv)
+    if args.worker:
+        return _worker(args.worker, args.steps)
     if not args.skip_step_bench:
-        step_benchmark(args.steps)
+        step_benchmark(args.steps, args.rounds)
     if args.step_bench_only:
         return
     if args.same_init:

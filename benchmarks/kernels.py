@@ -11,7 +11,8 @@ out when torch is absent).  Every number is forward + backward, the median of
 all measured in this one run.  The NumPy and Numba columns both go through
 the dispatcher (``scratchnet.kernels``) with ``use_backend``; PyTorch runs the
 same computation with autograd (forward, then ``backward`` with the same
-upstream gradient), single process, its default thread count.
+upstream gradient), with its default thread count, in a worker process of its
+own after scratchnet's columns (``_workers.py`` says why).
 
 On a shared 2-core machine the numbers swing with the load (other
 processes, OpenBLAS / OpenMP threads spinning): run it 2-3 times, and
@@ -33,6 +34,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from _workers import emit, run_worker  # noqa: E402
 import scratchnet.kernels as K  # noqa: E402
 from scratchnet.kernels import numba_cpu, reference  # noqa: E402
 
@@ -196,6 +198,7 @@ def main():
     p.add_argument("--matmul-sweep", action="store_true")
     p.add_argument("--stat", default="median", choices=["median", "min"])
     p.add_argument("--torch-threads", type=int, default=None)
+    p.add_argument("--worker", choices=["pytorch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     global STAT
     STAT = min if args.stat == "min" else statistics.median
@@ -205,28 +208,45 @@ def main():
     if args.matmul_sweep:
         matmul_sweep(dtype, args.repeat)
         return
-    if torch is not None:
+    if args.worker:                                  # the PyTorch column, in its own process
         torch.set_grad_enabled(True)
-    rng = np.random.default_rng(0)
-    head = f"{'kernel (fwd+bwd)':<20} {'shape':<26} {'numpy-ref ms':>12} {'numba ms':>9} {'ratio':>6}"
-    if torch is not None:
-        head += f" {'torch ms':>9} {'numba/torch':>11}"
+        return emit({f"{name} {shape}": timeit(theirs, _repeat(args.repeat, shape))
+                     for name, shape, (_, theirs) in _selected(cases(np.random.default_rng(0), dtype), args.only)})
     print(f"dtype {args.dtype}, {args.stat} of {args.repeat}, "
           f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}, "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, "
-          f"torch threads={torch.get_num_threads() if torch else '-'}")
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; "
+          f"PyTorch in its own process, threads={args.torch_threads or 'default'}")
+    rows = [(name, shape) + both(ours, _repeat(args.repeat, shape))
+            for name, shape, (ours, _) in _selected(cases(np.random.default_rng(0), dtype), args.only)]
+    theirs = _torch_column(args) if torch is not None else None
+    head = f"{'kernel (fwd+bwd)':<20} {'shape':<26} {'numpy-ref ms':>12} {'numba ms':>9} {'ratio':>6}"
+    if theirs is not None:
+        head += f" {'torch ms':>9} {'numba/torch':>11}"
     print(head)
     print("-" * len(head))
-    for name, shape, (ours, theirs) in cases(rng, dtype):
-        if args.only and args.only not in name:
-            continue
-        repeat = args.repeat if "50257" not in shape and "512" not in shape else max(3, args.repeat // 3)
-        ref, nb = both(ours, repeat)
+    for name, shape, ref, nb in rows:
         line = f"{name:<20} {shape:<26} {ref:12.3f} {nb:9.3f} {ref / nb:6.2f}"
-        if torch is not None:
-            tt = timeit(theirs, repeat)
+        if theirs is not None:
+            tt = theirs[f"{name} {shape}"]
             line += f" {tt:9.3f} {nb / tt:11.2f}"
         print(line, flush=True)
+
+
+def _repeat(repeat, shape):
+    """Fewer repeats for the large shapes."""
+    return repeat if "50257" not in shape and "512" not in shape else max(3, repeat // 3)
+
+
+def _selected(all_cases, only):
+    return [c for c in all_cases if not only or only in c[0]]
+
+
+def _torch_column(args):
+    """{"name shape": ms} measured by a worker process (see _workers.py)."""
+    worker_args = ["--dtype", args.dtype, "--repeat", args.repeat, "--stat", args.stat]
+    worker_args += (["--only", args.only] if args.only else []) + \
+        (["--torch-threads", args.torch_threads] if args.torch_threads else [])
+    return run_worker(__file__, "pytorch", worker_args)
 
 
 if __name__ == "__main__":

@@ -10,24 +10,21 @@ down 20-50x (its threads busy-wait for each other when a core is taken);
 ``--sn-blas-threads 1`` shows scratchnet with single-threaded BLAS.
 
 Each framework runs in its own worker process (``--worker NAME``), and the
-workers alternate for ``--rounds`` rounds: measured in one process, NumPy's
-OpenBLAS threads and PyTorch's OpenMP threads spin after each call and steal
-the two cores from each other, which slowed whichever ran second by 2-3x here;
-alternating rounds let both see the same background load. Every number is the
+workers alternate for ``--rounds`` rounds (``_workers.py`` says why: measured
+in one process, the two frameworks' thread pools slowed whichever ran second
+by 2-3x here). Every number is the
 median over all rounds of ``--steps`` steps, each round after ``--warmup``
 unmeasured steps. PyTorch keeps its default thread count. Prints one table;
 the PyTorch row is skipped when torch is not installed.
 """
 import argparse
-import importlib.util
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
+
+from _workers import alternate, emit, torch_available
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
@@ -105,17 +102,16 @@ def measure(phases, steps, warmup):
 
 
 def _worker(args):
-    print(json.dumps(measure(FRAMEWORKS[args.worker](args.dtype), args.steps, args.warmup)))
+    emit(measure(FRAMEWORKS[args.worker](args.dtype), args.steps, args.warmup))
 
 
-def _run_worker(name, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--dtype", args.dtype]
-    env = dict(os.environ)
-    if name == "scratchnet" and args.sn_blas_threads:
-        env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.sn_blas_threads)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def _env_for(args):
+    def env_for(name):
+        env = dict(os.environ)
+        if name == "scratchnet" and args.sn_blas_threads:
+            env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.sn_blas_threads)
+        return env
+    return env_for
 
 
 def main(argv=None):
@@ -130,12 +126,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.worker:
         return _worker(args)
-    names = ["scratchnet"] + (["pytorch"] if importlib.util.find_spec("torch") else [])
-    times = {n: {p: [] for p in PHASES} for n in names}
-    for _ in range(args.rounds):
-        for name in names:
-            for phase, ts in _run_worker(name, args).items():
-                times[name][phase] += ts
+    names = ["scratchnet"] + (["pytorch"] if torch_available() else [])
+    worker_args = ["--steps", args.steps, "--warmup", args.warmup, "--dtype", args.dtype]
+    rounds = alternate(__file__, names, args.rounds, worker_args, _env_for(args))
+    times = {n: {p: [t for r in rounds[n] for t in r[p]] for p in PHASES} for n in names}
     med = {n: {p: statistics.median(ts) for p, ts in t.items()} for n, t in times.items()}
     print(f"MLP {'-'.join(map(str, SIZES))} ReLU, batch {BATCH}, Adam, {args.dtype}: ms per training step, "
           f"median of {args.rounds} x {args.steps} steps (each round after {args.warmup} warm-up steps); "

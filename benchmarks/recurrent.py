@@ -5,10 +5,12 @@ composed paths) against PyTorch, in the same run.
 
 The step: embedding 64 -> one recurrent layer (hidden 256) -> linear to the
 vocabulary (65) -> cross-entropy over all B*T positions -> backward -> Adam.
-Batch 32, sequence 64.  Each entry is the median of ``--reps`` timed steps
-after 3 warm-up steps (Numba compiles during the warm-up); the implementations
-of one cell take turns step by step (round robin), so that a change in the
-machine's load hits all of them alike.  GFLOP/s counts
+Batch 32, sequence 64.  Each framework runs in its own worker process, the
+two taking turns for ``--rounds`` rounds (``_workers.py`` says why); within a
+round each entry is the median of ``--reps`` timed steps after 3 warm-up
+steps (Numba compiles during the warm-up), scratchnet's fused and composed
+paths taking turns step by step; the table gives the median over the
+rounds.  GFLOP/s counts
 the matrix products only (forward + backward = 3x the forward):
 input projection 2*T*B*E*G*H, recurrence 2*T*B*H*G*H, head 2*T*B*H*V.
 Prints one table; the ratio is (ms per step) / (PyTorch's ms per step).
@@ -24,11 +26,13 @@ import time
 
 if __name__ == "__main__" and "--threads" in sys.argv:     # before NumPy loads OpenBLAS
     os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+    os.environ["NUMBA_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
 
 import numpy as np                          # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from _workers import alternate, emit, torch_available   # noqa: E402
 import scratchnet as sn                     # noqa: E402
 import scratchnet.functional as F           # noqa: E402
 from scratchnet import nn, optim            # noqa: E402
@@ -103,43 +107,54 @@ def torch_step(cell, ids, targets, dtype):
     return step
 
 
+def _measure_worker(args):
+    """The worker's table: {cell: {implementation: ms per step}} for its framework."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, V, size=(B, T))
+    targets = rng.integers(0, V, size=(B, T))
+    out = {}
+    for cell in args.cells.split(","):
+        if args.worker == "pytorch":
+            import torch
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            names = [f"pytorch {torch.__version__}"]
+            steps = [torch_step(cell, ids, targets, args.dtype)]
+        else:
+            names = ["scratchnet fused"] + ([] if args.no_composed else ["scratchnet composed"])
+            steps = [scratchnet_step(cell, name.split()[1], ids, targets, args.dtype) for name in names]
+        out[cell] = dict(zip(names, _round_robin_ms(steps, args.reps)))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2, help="turns each framework's process takes")
     ap.add_argument("--cells", default="lstm,gru,rnn")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--no-composed", action="store_true", help="skip the (slow) composed path")
     ap.add_argument("--threads", type=int, default=None, help="BLAS / PyTorch threads (default: theirs)")
+    ap.add_argument("--worker", choices=["scratchnet", "pytorch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, V, size=(B, T))
-    targets = rng.integers(0, V, size=(B, T))
-    try:
-        import torch
-        torch_version = torch.__version__
-        if args.threads:
-            torch.set_num_threads(args.threads)
-    except ImportError:
-        torch_version = None
-    rows = []
-    for cell in args.cells.split(","):
-        names = ["scratchnet fused"] + ([] if args.no_composed else ["scratchnet composed"])
-        steps = [scratchnet_step(cell, name.split()[1], ids, targets, args.dtype) for name in names]
-        if torch_version:
-            names.append(f"pytorch {torch_version}")
-            steps.append(torch_step(cell, ids, targets, args.dtype))
-        ms = _round_robin_ms(steps, args.reps)
-        ref = ms[-1] if torch_version else None
-        for name, m in zip(names, ms):
-            rows.append((cell, name, m, None if ref is None else m / ref, flops(cell) / m / 1e6))
+    if args.worker:
+        return emit(_measure_worker(args))
+    names = ["scratchnet"] + (["pytorch"] if torch_available() else [])
+    worker_args = ["--reps", args.reps, "--cells", args.cells, "--dtype", args.dtype]
+    worker_args += (["--no-composed"] if args.no_composed else []) + \
+        (["--threads", args.threads] if args.threads else [])
+    results = alternate(__file__, names, args.rounds, worker_args)
     print(f"char-LM training step: embedding {E}, hidden {H}, batch {B}, seq {T}, vocab {V}, "
-          f"{args.dtype}, Adam; median of {args.reps} (threads: torch "
-          f"{torch.get_num_threads() if torch_version else '-'}, OpenBLAS "
-          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")
+          f"{args.dtype}, Adam; median over {args.rounds} rounds of the median of {args.reps} steps, "
+          f"each framework in its own process (threads: {args.threads or 'default'})")
     print(f"{'cell':<5} {'implementation':<22} {'ms/step':>9} {'x pytorch':>10} {'GFLOP/s':>8}")
-    for cell, name, ms, ratio, gf in rows:
-        r = "-" if ratio is None else f"{ratio:.2f}"
-        print(f"{cell:<5} {name:<22} {ms:>9.1f} {r:>10} {gf:>8.1f}")
+    for cell in args.cells.split(","):
+        ms = {impl: statistics.median(r[cell][impl] for r in rounds)
+              for rounds in results.values() for impl in rounds[0][cell]}
+        ref = next((m for impl, m in ms.items() if impl.startswith("pytorch")), None)
+        for impl, m in ms.items():
+            r = "-" if ref is None else f"{m / ref:.2f}"
+            print(f"{cell:<5} {impl:<22} {m:>9.1f} {r:>10} {flops(cell) / m / 1e6:>8.1f}")
 
 
 if __name__ == "__main__":
