@@ -1,6 +1,6 @@
 """The ``scratchnet`` command: train, generate, evaluate, gradcheck, bench.
 
-    scratchnet train                         # LSTM on tiny-shakespeare, ~3 minutes on 2 cores
+    scratchnet train                         # LSTM on tiny-shakespeare, ~2 minutes on 2 cores
     scratchnet train --model gpt --preset nanogpt-cpu
     scratchnet generate --checkpoint runs/lstm --prompt "ROMEO:" --tokens 300
     scratchnet evaluate --checkpoint runs/lstm
