@@ -27,7 +27,13 @@ def ones(*shape, dtype=None, requires_grad=False):
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False):
+    """``shape`` filled with ``fill_value``. Without ``dtype`` the value decides, as
+    in PyTorch: bool -> bool, int -> int64, float -> the default float dtype."""
     shape = _shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        dtype = np.bool_
+    elif dtype is None and isinstance(fill_value, (int, np.integer)):
+        dtype = np.int64
     return Tensor(np.full(shape, fill_value, _dtype(dtype)), requires_grad=requires_grad)
 
 

@@ -193,6 +193,9 @@ def test_creation_functions_and_seed():
     np.testing.assert_array_equal(a, b)
     assert sn.zeros(2, 3).dtype == np.float32 and sn.ones((2,)).shape == (2,)
     assert sn.full((2, 2), 7.0).data.sum() == 28.0
+    assert sn.full((2, 2), 7.0).dtype == np.float32                  # PyTorch's inference from the value
+    assert sn.full((2,), 7).dtype == np.int64 and sn.full((2,), True).dtype == np.bool_
+    assert sn.full((2,), 7, dtype=np.float64).dtype == np.float64
     assert sn.arange(5).dtype == np.int64 and sn.arange(0.0, 1.0, 0.5).dtype == np.float32
     assert sn.zeros_like(sn.tensor(np.ones((2, 2)))).dtype == np.float64
     assert 0 <= sn.rand(10).data.min() and sn.rand(10).data.max() < 1
