@@ -18,6 +18,7 @@ process, the two processes taking turns (``_workers.py`` says why).
     python benchmarks/gpt.py --iters 200          # a shorter training run
     python benchmarks/gpt.py --torch-reference    # + the PyTorch model on the same batches
     python benchmarks/gpt.py --step-bench-only --threads 1   # both frameworks on one thread
+    python benchmarks/gpt.py --step-bench-only --no-malloc-tuning   # glibc's default malloc thresholds
     python benchmarks/gpt.py --skip-step-bench --seeds 1 2 3 4 5 --torch-reference
                                                   # val loss over several seeds, both frameworks
     python benchmarks/gpt.py --skip-step-bench --same-init
@@ -220,7 +221,9 @@ class WarmupSchedule:
 
 # ------------------------------------------------------------------- timing
 def step_times(framework, steps, warmup=5):
-    """ms of each of ``steps`` training steps of the baby GPT in one framework, after ``warmup``."""
+    """(ms of each of ``steps`` training steps of the baby GPT in one framework, after
+    ``warmup``; minor page faults per step, from getrusage)."""
+    import resource
     rng = np.random.default_rng(0)
     x = rng.integers(0, BABY.vocab_size, size=(BATCH, BABY.block_size))
     y = rng.integers(0, BABY.vocab_size, size=(BATCH, BABY.block_size))
@@ -228,29 +231,40 @@ def step_times(framework, steps, warmup=5):
     for _ in range(warmup):
         step(x, y)
     times = []
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(steps):
         t0 = time.perf_counter()
         step(x, y)
         times.append((time.perf_counter() - t0) * 1e3)
-    return times
+    return times, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
 
 
-def step_benchmark(steps=30, rounds=3):
+def step_benchmark(steps=30, rounds=3, malloc_tuning=True):
     """Median ms per training step of each framework, each in its own process,
-    the processes taking turns for ``rounds`` rounds (see _workers.py)."""
+    the processes taking turns for ``rounds`` rounds (see _workers.py).
+    ``malloc_tuning=False`` runs scratchnet with SCRATCHNET_MALLOC_TUNING=0
+    (glibc's default thresholds; see scratchnet/memory.py)."""
     from _workers import alternate, torch_available
     names = ["scratchnet"] + (["pytorch"] if torch_available() else [])
     args = ["--steps", steps] + (["--threads", THREADS] if THREADS else [])
-    results = alternate(__file__, names, rounds, args)
+
+    def env_for(name):
+        env = dict(os.environ)
+        if name == "scratchnet" and not malloc_tuning:
+            env["SCRATCHNET_MALLOC_TUNING"] = "0"
+        return env
+    results = alternate(__file__, names, rounds, args, env_for)
     med = {name: statistics.median(t for r in rs for t in r["times"]) for name, rs in results.items()}
+    faults = {name: statistics.mean(r["page_faults"] for r in rs) for name, rs in results.items()}
     labels = {name: rs[0]["label"] for name, rs in results.items()}
     base = med["scratchnet"]
     print(f"baby GPT training step (B={BATCH}, T={BABY.block_size}, {BABY.n_layer} layers, "
           f"{BABY.n_head} heads, C={BABY.n_embd}, float32; kernels: {sn.kernels.backend()}); median of "
-          f"{rounds} rounds x {steps} steps, each framework in its own process")
-    print(f"{'framework':<34}{'ms/step':>10}{'vs scratchnet':>16}")
+          f"{rounds} rounds x {steps} steps, each framework in its own process"
+          f"{'' if malloc_tuning else '; scratchnet with SCRATCHNET_MALLOC_TUNING=0'}")
+    print(f"{'framework':<34}{'ms/step':>10}{'vs scratchnet':>16}{'page faults/step':>18}")
     for name, ms in med.items():
-        print(f"{labels[name]:<34}{ms:>10.2f}{ms / base:>15.2f}x")
+        print(f"{labels[name]:<34}{ms:>10.2f}{ms / base:>15.2f}x{faults[name]:>18.1f}")
     return med
 
 
@@ -260,7 +274,8 @@ def _worker(name, steps):
     if name == "pytorch":
         import torch
         label = f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
-    emit({"label": label, "times": step_times(name, steps)})
+    times, faults = step_times(name, steps)
+    emit({"label": label, "times": times, "page_faults": faults})
 
 
 # --------------------------------------------------------------- full run
@@ -375,6 +390,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=30, help="measured steps per framework and round")
     ap.add_argument("--rounds", type=int, default=3, help="turns each framework's process takes")
     ap.add_argument("--worker", choices=["scratchnet", "pytorch"], help=argparse.SUPPRESS)
+    ap.add_argument("--no-malloc-tuning", action="store_true",
+                    help="step benchmark with glibc's default malloc thresholds (SCRATCHNET_MALLOC_TUNING=0)")
     ap.add_argument("--eval-batches", type=int, default=200, help="validation batches for the val loss")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1337)
@@ -389,7 +406,7 @@ def main(argv=None):
     if args.worker:
         return _worker(args.worker, args.steps)
     if not args.skip_step_bench:
-        step_benchmark(args.steps, args.rounds)
+        step_benchmark(args.steps, args.rounds, not args.no_malloc_tuning)
     if args.step_bench_only:
         return
     if args.same_init:

@@ -8,9 +8,9 @@ the top of the heap once more than twice that threshold is free.  At the end
 of every step the whole graph is freed at once, the heap is trimmed, and the
 next step touches every page of its activations for the first time again:
 one page fault per 4 KiB.  Measured on the baby GPT of ``benchmarks/gpt.py``
-(B=12, T=64, 4 layers, C=128, float32): about 6,000 page faults per step and
-43 ms per step with glibc's defaults, 1 fault and 34 ms per step with the
-thresholds below.
+(B=12, T=64, 4 layers, C=128, float32; ``--step-bench-only`` with and without
+``--no-malloc-tuning``): 6,170 page faults and 47.9 ms per step with glibc's
+defaults, 11 faults and 36.5 ms per step with the thresholds below.
 
 :func:`keep_freed_memory` raises both thresholds with ``mallopt``:
 

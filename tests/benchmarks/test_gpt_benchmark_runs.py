@@ -39,3 +39,9 @@ def test_pytorch_twin_from_the_same_weights_follows_the_same_losses():
     worst, sn_val, t_val = bench.same_init_run(iters=4, eval_batches=2, seed=2, log_every=10)
     assert worst < 1e-4
     assert abs(sn_val - t_val) < 1e-4
+
+
+def test_step_times_report_page_faults():
+    bench = _load()
+    times, faults = bench.step_times("scratchnet", steps=2, warmup=1)
+    assert len(times) == 2 and all(t > 0 for t in times) and faults >= 0
