@@ -468,12 +468,15 @@ def gelu(x, approximate="none"):
     return _impl(x).gelu(x, approximate)
 
 
-def gelu_backward(x, grad_y, approximate="none"):
-    """grad_x = grad_y * gelu'(x)."""
+def gelu_backward(x, grad_y, approximate="none", y=None):
+    """grad_x = grad_y * gelu'(x). ``y`` (optional): the forward output
+    gelu(x), from which the exact form reads Phi(x) = y / x (no erf)."""
     _check_approx("gelu_backward", approximate)
-    x, grad_y = _floats("gelu_backward", x=x, grad_y=grad_y)
+    x, grad_y, y = _floats("gelu_backward", x=x, grad_y=grad_y, y=y)
     _same_shape("gelu_backward", x, grad_y, "x", "grad_y")
-    return _impl(x).gelu_backward(x, grad_y, approximate)
+    if y is not None:
+        _same_shape("gelu_backward", x, y, "x", "y")
+    return _impl(x).gelu_backward(x, grad_y, approximate, y)
 
 
 # ----------------------------------------------------------------------------

@@ -727,6 +727,28 @@ def _gelu_erf_bwd(x, gy, gx):
 
 
 @_Kernel
+def _gelu_erf_bwd_from_y(x, y, gy, gx):
+    """gx = gy (Phi(x) + x phi(x)) with Phi(x) = y / x read from the forward
+    output y = x Phi(x): no erf, one exp (about 2x faster than _gelu_erf_bwd).
+    For |x| < 1e-3, Phi(x) = 1/2 + phi(0) (x - x^3 / 6) (the next term is below
+    1e-16 relative).  The quotient carries y's rounding (~1 ulp of Phi); where
+    y underflows (x < -13 in float32) Phi and x phi(x) are both below 1e-37."""
+    n = x.shape[0]
+    half = _as(0.5, x)
+    sixth = _as(1.0 / 6.0, x)
+    rpi = _as(1.0 / math.sqrt(2.0 * math.pi), x)
+    tiny = _as(1e-3, x)
+    for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
+        xc, yc, gyc, gxc = _chunk(x, c), _chunk(y, c), _chunk(gy, c), _chunk(gx, c)
+        for i in range(xc.shape[0]):
+            xi = xc[i]
+            cdf = yc[i] / xi
+            if abs(xi) < tiny:
+                cdf = half + rpi * (xi - sixth * xi * xi * xi)
+            gxc[i] = gyc[i] * (cdf + xi * _vexp(-half * xi * xi) * rpi)
+
+
+@_Kernel
 def _gelu_tanh_fwd(x, y):
     """y = 0.5 x (1 + tanh u) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
     n = x.shape[0]
@@ -1060,8 +1082,11 @@ def gelu(x, approximate="none"):
     return y
 
 
-def gelu_backward(x, grad_y, approximate="none"):
+def gelu_backward(x, grad_y, approximate="none", y=None):
     gx = np.empty_like(x)
+    if approximate != "tanh" and y is not None:
+        _gelu_erf_bwd_from_y.launch(x.size, x.reshape(-1), y.reshape(-1), grad_y.reshape(-1), gx.reshape(-1))
+        return gx
     kernel = _gelu_tanh_bwd if approximate == "tanh" else _gelu_erf_bwd
     kernel.launch(x.size, x.reshape(-1), grad_y.reshape(-1), gx.reshape(-1))
     return gx

@@ -299,10 +299,12 @@ def gelu(x, approximate="none"):
     return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))
 
 
-def gelu_backward(x, grad_y, approximate="none"):
+def gelu_backward(x, grad_y, approximate="none", y=None):
     """'none': dx = dy * (Phi(x) + x * phi(x)),  phi(x) = exp(-x^2/2) / sqrt(2 pi);
     'tanh': with u = sqrt(2/pi) (x + 0.044715 x^3), t = tanh(u):
-            dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))."""
+            dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)).
+    ``y``, the forward output, lets a kernel read Phi(x) = y / x instead of
+    recomputing erf; the reference ignores it and evaluates erf (ground truth)."""
     if approximate == "tanh":
         t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
         d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)

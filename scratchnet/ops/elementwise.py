@@ -297,18 +297,21 @@ def relu(x):
 class Gelu(Function):
     """y = x Phi(x) ('none', Phi the normal CDF via erf) or the tanh form
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) ('tanh').
-    dy/dx = Phi(x) + x phi(x) for the exact form (kernel: ``K.gelu_backward``)."""
+    dy/dx = Phi(x) + x phi(x) for the exact form (kernel: ``K.gelu_backward``,
+    which reads Phi(x) = y / x from the saved output instead of recomputing erf;
+    the output is usually kept alive by the next layer anyway)."""
 
     @staticmethod
     def forward(ctx, x, approximate="none"):
-        ctx.save_for_backward(x)
+        y = K.gelu(x, approximate)
+        ctx.save_for_backward(x, y if approximate == "none" else None)
         ctx.approximate = approximate
-        return K.gelu(x, approximate)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        (x,) = ctx.saved
-        return K.gelu_backward(x, g, ctx.approximate)
+        x, y = ctx.saved
+        return K.gelu_backward(x, g, ctx.approximate, y)
 
 
 def gelu(x, approximate="none"):

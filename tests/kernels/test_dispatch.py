@@ -129,6 +129,8 @@ def test_validation_errors(backend):
             K.softmax(np.float32(1.0))
         with pytest.raises(ValueError, match="approximate"):
             K.gelu(np.zeros(3), approximate="fast")
+        with pytest.raises(ValueError, match=r"gelu_backward: x \(3,\) and y \(4,\)"):
+            K.gelu_backward(np.zeros(3), np.zeros(3), y=np.zeros(4))
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])

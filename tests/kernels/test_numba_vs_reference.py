@@ -271,8 +271,10 @@ def test_gelu(shape, dtype, layout, seed, approximate):
     with K.use_backend("numba"):
         y = K.gelu(x, approximate)
         gx = K.gelu_backward(x, g, approximate)
+        gx_from_y = K.gelu_backward(x, g, approximate, y=y)
     close(y, R.gelu(x, approximate), dtype)
     close(gx, R.gelu_backward(x, g, approximate), dtype, factor=2)
+    close(gx_from_y, R.gelu_backward(x, g, approximate), dtype, factor=2)
     unchanged(before, x, g)
 
 
@@ -346,6 +348,7 @@ def test_gelu_float32_approximations(approximate):
     with K.use_backend("numba"):
         y = K.gelu(x32, approximate)
         gx = K.gelu_backward(x32, g, approximate)
+        gx_from_y = K.gelu_backward(x32, g, approximate, y=y)      # Phi = y / x, no erf
     y_ref = R.gelu(x64, approximate)
     gx_ref = R.gelu_backward(x64, np.ones_like(x64), approximate)
     eps32 = np.finfo(np.float32).eps
@@ -353,6 +356,7 @@ def test_gelu_float32_approximations(approximate):
     scale = np.maximum(np.abs(x64), 1e-30)
     assert (np.abs(y - y_ref) / scale).max() < 4 * eps32
     assert np.abs(gx - gx_ref).max() < 8 * eps32
+    assert np.abs(gx_from_y - gx_ref).max() < 8 * eps32
     # the erf itself: y / x = Phi(x) = (1 + erf) / 2 to ~1 ulp of 1
     big = np.abs(x64) > 1e-3
     phi, phi_ref = y[big] / x32[big], y_ref[big] / x64[big]
@@ -367,12 +371,15 @@ def test_gelu_float64_exact(approximate):
     """float64 GELU: math.erf and the float64 exp, to ~1e-14 relative (the
     reference's 1 + tanh(u) cancels for x << 0, hence the atol)."""
     x = np.linspace(-8, 8, 20001)
+    x = np.concatenate([x, [0.0, 1e-300, -1e-12, 5e-4, -9.99e-4, 1.001e-3, -40.0, 40.0]])
     with K.use_backend("numba"):
         y = K.gelu(x, approximate)
         gx = K.gelu_backward(x, np.ones_like(x), approximate)
+        gx_from_y = K.gelu_backward(x, np.ones_like(x), approximate, y=y)
     np.testing.assert_allclose(y, R.gelu(x, approximate), rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(gx, R.gelu_backward(x, np.ones_like(x), approximate),
-                               rtol=1e-13, atol=1e-14)
+    for got in (gx, gx_from_y):
+        np.testing.assert_allclose(got, R.gelu_backward(x, np.ones_like(x), approximate),
+                                   rtol=1e-13, atol=1e-14)
 
 
 @pytest.mark.parametrize("path", ["small", "large"])
