@@ -103,75 +103,18 @@ def evaluate_on(model, batches):
 
 # ------------------------------------------------------------------ PyTorch
 def torch_trainer(config, seed=1337, iters=None, init_state=None):
-    """The same model in PyTorch (nanoGPT's model.py, condensed); step(x, y) -> loss.
+    """The same model in PyTorch (``torch_nanogpt.py``); step(x, y) -> loss.
     With ``iters``, nanoGPT's warm-up + cosine schedule over that many steps.
     ``init_state``: a scratchnet GPT state_dict to start from instead of
     nanoGPT's random initialisation (the keys are the same).
     ``step.evaluate(x, y)`` gives the loss of a batch in eval mode without a graph."""
     import torch
-    import torch.nn as tnn
-    import torch.nn.functional as TF
+    from torch_nanogpt import nanogpt_model
 
     torch.manual_seed(seed)
     if THREADS:
         torch.set_num_threads(int(THREADS))
-    C, nh = config.n_embd, config.n_head
-
-    class CausalSelfAttention(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn = tnn.Linear(C, 3 * C, bias=config.bias)
-            self.c_proj = tnn.Linear(C, C, bias=config.bias)
-
-        def forward(self, x):
-            B, T, _ = x.shape
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            q, k, v = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
-            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-
-    class MLP(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_fc = tnn.Linear(C, 4 * C, bias=config.bias)
-            self.c_proj = tnn.Linear(4 * C, C, bias=config.bias)
-
-        def forward(self, x):
-            return self.c_proj(TF.gelu(self.c_fc(x)))
-
-    class Block(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1 = tnn.LayerNorm(C, bias=config.bias)
-            self.attn = CausalSelfAttention()
-            self.ln_2 = tnn.LayerNorm(C, bias=config.bias)
-            self.mlp = MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class TorchGPT(tnn.Module):
-        """nanoGPT's names, so that state_dict keys equal scratchnet's GPT's."""
-
-        def __init__(self):
-            super().__init__()
-            self.transformer = tnn.ModuleDict(dict(
-                wte=tnn.Embedding(config.vocab_size, C), wpe=tnn.Embedding(config.block_size, C),
-                h=tnn.ModuleList([Block() for _ in range(config.n_layer)]),
-                ln_f=tnn.LayerNorm(C, bias=config.bias)))
-            self.lm_head = tnn.Linear(C, config.vocab_size, bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-
-        def forward(self, idx, targets):
-            t = self.transformer
-            x = t.wte(idx) + t.wpe(torch.arange(idx.shape[1]))
-            for block in t.h:
-                x = block(x)
-            logits = self.lm_head(t.ln_f(x))
-            return TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-
-    model = TorchGPT()
+    model = nanogpt_model(torch, config)
     for name, p in model.named_parameters():                # nanoGPT's initialisation
         if p.dim() == 2:
             proj = name.endswith("c_proj.weight")
@@ -184,14 +127,15 @@ def torch_trainer(config, seed=1337, iters=None, init_state=None):
                              {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=BETAS)
 
     it = [0]
+    schedule = None if iters is None else WarmupSchedule(iters)
 
     def step(x, y):
-        if iters is not None:
-            lr = WarmupSchedule(iters).lr(it[0])
+        if schedule is not None:
+            lr = schedule.lr(it[0])
             for group in opt.param_groups:
                 group["lr"] = lr
             it[0] += 1
-        loss = model(torch.from_numpy(x), torch.from_numpy(y))
+        loss = model(torch.from_numpy(x), torch.from_numpy(y))[1]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
@@ -200,7 +144,7 @@ def torch_trainer(config, seed=1337, iters=None, init_state=None):
 
     def evaluate_batch(x, y):
         with torch.no_grad():
-            return model(torch.from_numpy(x), torch.from_numpy(y)).item()
+            return model(torch.from_numpy(x), torch.from_numpy(y))[1].item()
 
     step.evaluate = evaluate_batch
     return torch, step

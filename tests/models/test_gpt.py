@@ -1,5 +1,7 @@
 """GPT: constructors, keys, init, PyTorch (nanoGPT) parity, training, generation."""
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,60 +59,12 @@ def test_tied_weight_gets_both_gradients():
 
 
 def _torch_gpt(torch, cfg):
-    """nanoGPT's model.py in a few lines (same parameter names)."""
-    tnn, TF = torch.nn, torch.nn.functional
-    C, nh = cfg.n_embd, cfg.n_head
-
-    class Attn(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn = tnn.Linear(C, 3 * C, bias=cfg.bias)
-            self.c_proj = tnn.Linear(C, C, bias=cfg.bias)
-
-        def forward(self, x):
-            B, T, _ = x.shape
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            q, k, v = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))
-            y = TF.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-
-    class MLP(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_fc = tnn.Linear(C, 4 * C, bias=cfg.bias)
-            self.gelu = tnn.GELU()
-            self.c_proj = tnn.Linear(4 * C, C, bias=cfg.bias)
-
-        def forward(self, x):
-            return self.c_proj(self.gelu(self.c_fc(x)))
-
-    class Block(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.attn = tnn.LayerNorm(C, bias=cfg.bias), Attn()
-            self.ln_2, self.mlp = tnn.LayerNorm(C, bias=cfg.bias), MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class TorchGPT(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.transformer = tnn.ModuleDict(dict(
-                wte=tnn.Embedding(cfg.vocab_size, C), wpe=tnn.Embedding(cfg.block_size, C),
-                h=tnn.ModuleList([Block() for _ in range(cfg.n_layer)]), ln_f=tnn.LayerNorm(C, bias=cfg.bias)))
-            self.lm_head = tnn.Linear(C, cfg.vocab_size, bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-
-        def forward(self, idx, targets):
-            x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(idx.shape[1]))
-            for block in self.transformer.h:
-                x = block(x)
-            logits = self.lm_head(self.transformer.ln_f(x))
-            return logits, TF.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
-
-    return TorchGPT()
+    """nanoGPT's model in PyTorch (same parameter names), shared with benchmarks/gpt.py."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_nanogpt.py"
+    spec = importlib.util.spec_from_file_location("torch_nanogpt", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.nanogpt_model(torch, cfg)
 
 
 @pytest.mark.parametrize("bias", [True, False])
