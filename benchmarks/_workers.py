@@ -44,6 +44,7 @@ def emit(document):
     print(json.dumps(document), flush=True)
 
 
-def torch_available():
+def frameworks():
+    """The workers to run: scratchnet, and pytorch when torch is installed."""
     import importlib.util
-    return importlib.util.find_spec("torch") is not None
+    return ["scratchnet"] + (["pytorch"] if importlib.util.find_spec("torch") is not None else [])

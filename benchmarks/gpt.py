@@ -188,8 +188,8 @@ def step_benchmark(steps=30, rounds=3, malloc_tuning=True):
     the processes taking turns for ``rounds`` rounds (see _workers.py).
     ``malloc_tuning=False`` runs scratchnet with SCRATCHNET_MALLOC_TUNING=0
     (glibc's default thresholds; see scratchnet/memory.py)."""
-    from _workers import alternate, torch_available
-    names = ["scratchnet"] + (["pytorch"] if torch_available() else [])
+    from _workers import alternate, frameworks
+    names = frameworks()
     args = ["--steps", steps] + (["--threads", THREADS] if THREADS else [])
 
     def env_for(name):

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from _workers import alternate, emit, torch_available
+from _workers import alternate, emit, frameworks
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
@@ -126,7 +126,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.worker:
         return _worker(args)
-    names = ["scratchnet"] + (["pytorch"] if torch_available() else [])
+    names = frameworks()
     worker_args = ["--steps", args.steps, "--warmup", args.warmup, "--dtype", args.dtype]
     rounds = alternate(__file__, names, args.rounds, worker_args, _env_for(args))
     times = {n: {p: [t for r in rounds[n] for t in r[p]] for p in PHASES} for n in names}

@@ -32,7 +32,7 @@ import numpy as np                          # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from _workers import alternate, emit, torch_available   # noqa: E402
+from _workers import alternate, emit, frameworks   # noqa: E402
 import scratchnet as sn                     # noqa: E402
 import scratchnet.functional as F           # noqa: E402
 from scratchnet import nn, optim            # noqa: E402
@@ -112,12 +112,13 @@ def _measure_worker(args):
     rng = np.random.default_rng(0)
     ids = rng.integers(0, V, size=(B, T))
     targets = rng.integers(0, V, size=(B, T))
+    if args.worker == "pytorch":
+        import torch
+        if args.threads:
+            torch.set_num_threads(args.threads)
     out = {}
     for cell in args.cells.split(","):
         if args.worker == "pytorch":
-            import torch
-            if args.threads:
-                torch.set_num_threads(args.threads)
             names = [f"pytorch {torch.__version__}"]
             steps = [torch_step(cell, ids, targets, args.dtype)]
         else:
@@ -139,7 +140,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.worker:
         return emit(_measure_worker(args))
-    names = ["scratchnet"] + (["pytorch"] if torch_available() else [])
+    names = frameworks()
     worker_args = ["--reps", args.reps, "--cells", args.cells, "--dtype", args.dtype]
     worker_args += (["--no-composed"] if args.no_composed else []) + \
         (["--threads", args.threads] if args.threads else [])
