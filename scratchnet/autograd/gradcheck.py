@@ -41,8 +41,10 @@ def _differentiable_inputs(inputs):
             if t.dtype != np.float64:
                 raise TypeError(f"gradcheck: input {k} has dtype {t.dtype}; gradcheck needs float64 "
                                 f"inputs (finite differences in float32 are too coarse)")
-            if not t.data.flags.writeable:
-                t.data = t.data.copy()
+            if not (t.data.flags.writeable and t.data.flags.c_contiguous):
+                # perturbed in place through a flat view: a read-only or strided
+                # array (a transpose, a broadcast) would be copied, not perturbed
+                t.data = np.ascontiguousarray(t.data).copy()
             checked.append((k, t))
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
@@ -129,7 +131,7 @@ def _dense(fn, inputs, checked, eps, atol, rtol, raise_exception):
         bad = ~(err <= allowed)
         if bad.any():
             i, j = np.unravel_index(np.argmax(np.where(bad, err - allowed, -np.inf)), err.shape)
-            worst = np.unravel_index(np.nanargmax(err), err.shape)
+            worst = np.unravel_index(np.argmax(np.where(np.isnan(err), np.inf, err)), err.shape)
             elem = np.unravel_index(j, t.shape) if t.shape else ()
             out_idx = _output_index(i, sizes, base)
             return _fail(
