@@ -120,7 +120,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
     non-ignored rows when weight is None).  Checked against torch 2.13:
     F.cross_entropy divides the smoothing term by the non-ignored count, not
     by N, also when weight is None.  All rows ignored gives nan for 'mean'
-    (0 / 0) with a zero gradient.
+    (0 / 0) with a zero gradient.  Without smoothing (eps = 0) the smooth
+    term is left out entirely, so a -inf logit (a masked class) gives a
+    finite loss as in PyTorch rather than 0 * inf = nan.
 
     grad is d(sum of the loss outputs)/d logits.  Since d logp[i, c]/d x[i, k]
     = [c == k] - p[i, k], with W = sum_c w[c]:
@@ -147,6 +149,10 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
     g_nll = w_t[:, None] * (p - onehot)                            # (N, C)
     g_smooth = np.where(valid[:, None], w.sum() * p - w, 0).astype(dtype)
 
+    if eps == 0:
+        # no smoothing term at all: a -inf logit (a masked class) makes smooth_i
+        # infinite, and 0 * inf would turn a finite loss into nan
+        smooth = np.zeros_like(smooth)
     if reduction == "none":
         a, b = 1 - eps, eps / C
         loss = a * nll + b * smooth
