@@ -1,30 +1,44 @@
 """Learning-rate schedulers (PyTorch's ``torch.optim.lr_scheduler``).
 
 A scheduler counts epochs (or steps) in ``last_epoch`` and, at each
-``step()``, writes ``group['lr']`` of every parameter group from its base
-learning rate ``base_lr`` (the group's ``initial_lr``). Creating one performs
-the first ``step()`` (``last_epoch`` 0), as in PyTorch. Every schedule here is
-computed in closed form from ``last_epoch``:
+``step()``, writes ``group['lr']`` of every parameter group. Creating one
+performs the first ``step()`` (``last_epoch`` 0), as in PyTorch. With
+e = ``last_epoch``, base_lr = the group's ``initial_lr`` and lr = the group's
+current ``lr``, each ``step()`` computes what PyTorch computes:
 
-    StepLR             base_lr * gamma ** (e // step_size)
-    ExponentialLR      base_lr * gamma ** e
-    CosineAnnealingLR  eta_min + (base_lr - eta_min) * (1 + cos(pi * e / T_max)) / 2
+    StepLR             lr * gamma when e > 0 and e % step_size == 0, else lr
+    ExponentialLR      lr * gamma (after the first step)
+    CosineAnnealingLR  eta_min + (lr - eta_min) * (1 + cos(pi * e / T_max))
+                                                / (1 + cos(pi * (e - 1) / T_max)),
+                       and lr + (base_lr - eta_min) * (1 - cos(pi / T_max)) / 2
+                       at the restarts, (e - 1 - T_max) % (2 * T_max) == 0
     LambdaLR           base_lr * lr_lambda(e)
     warmup_cosine      nanoGPT's get_lr: base_lr * e / warmup_steps during warm-up,
                        then min_lr + (1 + cos(pi * r)) / 2 * (base_lr - min_lr) with
                        r = (e - warmup_steps) / (total_steps - warmup_steps),
                        and min_lr after total_steps
 
-PyTorch computes StepLR, ExponentialLR and CosineAnnealingLR recursively
-from the previous lr; the values agree to rounding (~1e-16 relative).
+The first three update the current lr, so they chain as PyTorch's do: two
+schedulers on one optimizer compound, and an lr written into the group by
+hand is carried on. Unchained and untouched, they follow the closed forms
+(``lr_at``) to rounding:
+
+    StepLR             base_lr * gamma ** (e // step_size)
+    ExponentialLR      base_lr * gamma ** e
+    CosineAnnealingLR  eta_min + (base_lr - eta_min) * (1 + cos(pi * e / T_max)) / 2
+
+which ``step(epoch)`` (deprecated in PyTorch, with a warning) uses directly.
 """
 import math
+import warnings
 
 from .optimizer import Optimizer
 
 
 class LRScheduler:
-    """Base class: subclasses define ``lr_at(base_lr, epoch)``."""
+    """Base class: subclasses define the closed form ``lr_at(base_lr, epoch,
+    group_index)``; the chainable ones also override ``get_lr`` with
+    PyTorch's update of the current lr."""
 
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
@@ -40,22 +54,41 @@ class LRScheduler:
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
+        self._is_initial = True          # the constructor's step keeps the chainable lrs as they are
         self.step()
+        self._is_initial = False
 
     def lr_at(self, base_lr, epoch, group_index):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def get_lr(self):
-        """The learning rates of the current ``last_epoch``, one per group."""
+    def _closed_form_lr(self):
         return [self.lr_at(base, self.last_epoch, i) for i, base in enumerate(self.base_lrs)]
 
-    def step(self):
-        """Advance one epoch/step and write the new lr into every group."""
+    def get_lr(self):
+        """The learning rates for the current ``last_epoch``, one per group
+        (``step()`` calls it after advancing ``last_epoch``)."""
+        return self._closed_form_lr()
+
+    def _current_lrs(self):
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def step(self, epoch=None):
+        """Advance one epoch/step and write the new lr into every group.
+
+        ``epoch`` (deprecated in PyTorch) jumps to that epoch and uses the closed form."""
         self._step_count += 1
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            warnings.warn(f"{type(self).__name__}.step(epoch) is deprecated (as in PyTorch): call "
+                          f"step() without an epoch; with one the closed form is used",
+                          UserWarning, stacklevel=2)
+            self.last_epoch = epoch
+            values = self._closed_form_lr()
+        for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._current_lrs()
 
     def get_last_lr(self):
         """The learning rates written by the last ``step()``."""
@@ -79,6 +112,11 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
     def lr_at(self, base_lr, epoch, group_index):
         return base_lr * self.gamma ** (epoch // self.step_size)
 
@@ -89,6 +127,11 @@ class ExponentialLR(LRScheduler):
     def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
 
     def lr_at(self, base_lr, epoch, group_index):
         return base_lr * self.gamma ** epoch
@@ -102,6 +145,16 @@ class CosineAnnealingLR(LRScheduler):
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        e, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return self._current_lrs()
+        if (e - 1 - T) % (2 * T) == 0:            # restart: the ratio below would divide by 0
+            return [lr + (base - eta_min) * (1 - math.cos(math.pi / T)) / 2
+                    for lr, base in zip(self._current_lrs(), self.base_lrs)]
+        ratio = (1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
+        return [eta_min + ratio * (lr - eta_min) for lr in self._current_lrs()]
 
     def lr_at(self, base_lr, epoch, group_index):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
