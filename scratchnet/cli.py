@@ -12,6 +12,7 @@ with characters outside the vocabulary, impossible flags) gets one line on
 stderr and a non-zero exit status; ``SCRATCHNET_DEBUG=1`` shows the traceback.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -42,9 +43,12 @@ def main(argv=None):
 
 
 def _one_line(e):
+    """The exception as one line; an OSError without its "[Errno N]" prefix, naming its file once."""
     text = str(e) or type(e).__name__
-    if isinstance(e, FileNotFoundError) and e.filename and e.filename not in text:
-        text = f"{text}: {e.filename}"
+    if isinstance(e, OSError) and e.strerror:
+        text = e.strerror
+        if e.filename is not None and str(e.filename) not in text:
+            text = f"{e.filename}: {text}"
     return " ".join(text.split())
 
 
@@ -85,7 +89,8 @@ def _build_parser():
 
     g = sub.add_parser("generate", help="sample text from a checkpoint")
     g.add_argument("--checkpoint", required=True, help="a run directory or a .npz checkpoint")
-    g.add_argument("--prompt", default="\n")
+    g.add_argument("--prompt", help="text to continue (default: a newline, or the vocabulary's first "
+                                     "character when the training text had none)")
     g.add_argument("--tokens", type=int, default=300)
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-k", type=int)
@@ -118,11 +123,28 @@ def _cmd_train(args):
     return train_from_config(config, resume=args.resume, progress=not args.no_progress)
 
 
+def _check_generate_flags(args):
+    """Name the flag, before loading anything, when a sampling setting is impossible."""
+    if args.tokens < 0:
+        raise CLIError(f"--tokens must be an integer >= 0, got {args.tokens}")
+    if not math.isfinite(args.temperature) or args.temperature < 0:
+        raise CLIError(f"--temperature must be a finite number >= 0 (0: always the most likely), "
+                       f"got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise CLIError(f"--top-k must be a positive integer, got {args.top_k}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise CLIError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if args.seed is not None and args.seed < 0:
+        raise CLIError(f"--seed must be an integer >= 0, got {args.seed}")
+
+
 def _cmd_generate(args):
     from .train.run import load_run
-    from .generation import generate
+    from .generation import default_prompt, generate
+    _check_generate_flags(args)
     model, tokenizer, _ = load_run(args.checkpoint)
-    text = generate(model, tokenizer, args.prompt, args.tokens, temperature=args.temperature,
+    prompt = default_prompt(tokenizer) if args.prompt is None else args.prompt
+    text = generate(model, tokenizer, prompt, args.tokens, temperature=args.temperature,
                     top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=args.seed)
     print(text)
 

@@ -28,10 +28,25 @@ def generate(model, tokenizer, prompt, max_new_tokens, temperature=1.0, top_k=No
         raise ValueError(f"generate: max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
     if not isinstance(prompt, str):
         raise TypeError(f"generate: prompt must be a string, got {type(prompt).__name__}")
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"generate: seed must be a non-negative int or None, got {seed!r}")
     ids = _encode_prompt(tokenizer, prompt)
-    rng = np.random.default_rng(seed) if seed is not None else default_generator()
+    rng = np.random.default_rng(int(seed)) if seed is not None else default_generator()
     new = generate_ids(model, ids, max_new_tokens, temperature, top_k, top_p, greedy, rng)
     return tokenizer.decode(list(ids) + list(new))
+
+
+def default_prompt(tokenizer):
+    """A newline when the vocabulary has one (samples then start like a new
+    line of the text), otherwise the vocabulary's first non-special token."""
+    try:
+        if tokenizer.decode(tokenizer.encode("\n")) == "\n":
+            return "\n"
+    except ValueError:
+        pass
+    special = set(getattr(tokenizer, "special_ids", {}).values())
+    first = next(i for i in range(tokenizer.vocab_size) if i not in special)
+    return tokenizer.decode([first])
 
 
 def _encode_prompt(tokenizer, prompt):

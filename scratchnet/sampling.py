@@ -7,15 +7,23 @@
     renormalised, then one token is drawn with the given generator.
 ``greedy=True`` (or ``temperature == 0``) takes the argmax instead.
 """
+import numbers
+
 import numpy as np
 
 
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def check_sampling_args(temperature, top_k, top_p, where="generate"):
-    if not isinstance(temperature, (int, float)) or temperature < 0 or not np.isfinite(temperature):
+    """ValueError naming the argument unless temperature >= 0 (finite), top_k a
+    positive int or None, top_p in (0, 1] or None (NumPy scalars are accepted)."""
+    if not _is_real(temperature) or not np.isfinite(temperature) or temperature < 0:
         raise ValueError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
-    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1):
         raise ValueError(f"{where}: top_k must be a positive int or None, got {top_k!r}")
-    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+    if top_p is not None and not (_is_real(top_p) and 0 < top_p <= 1):
         raise ValueError(f"{where}: top_p must be in (0, 1] or None, got {top_p!r}")
 
 

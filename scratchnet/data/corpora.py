@@ -27,7 +27,10 @@ def load_corpus(name_or_path):
 
     ``'tinyshakespeare'`` (Karpathy's 1.1 MB tiny-shakespeare, bundled with
     scratchnet) is looked up by name first; any other string or ``Path`` is a
-    file read as UTF-8 (a leading byte-order mark is dropped). Raises
+    file read as UTF-8 (a leading byte-order mark is dropped) with universal
+    newlines as Python's ``open`` reads text: Windows ``\r\n`` and old Mac ``\r``
+    line endings become ``\n``, so a corpus saved on Windows has the same
+    vocabulary and ids as the same text saved on Linux. Raises
     ``FileNotFoundError`` for a missing file, ``ValueError`` naming the file for
     an empty file or one that is not UTF-8 text (with the offset of the first
     offending byte; NUL bytes count as binary).
@@ -62,7 +65,7 @@ def load_corpus(name_or_path):
         text = text[1:]
         if not text:
             raise ValueError(f"load_corpus: {label!r} is empty")
-    return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def train_val_split(data, val_fraction=0.1):

@@ -53,6 +53,6 @@ PRESETS = {
     "nanogpt-cpu": NANOGPT_CPU,
 }
 
-# What fixes the architecture and the data: a resumed run must keep these.
-ARCHITECTURE_KEYS = ("model", "hidden_size", "num_layers", "embedding_dim", "n_head", "n_embd", "bias",
-                     "seq_len", "data", "val_fraction")
+# What fixes the architecture, the data and the batches: a resumed run must keep these.
+RESUME_FIXED_KEYS = ("model", "hidden_size", "num_layers", "embedding_dim", "n_head", "n_embd", "bias",
+                     "seq_len", "data", "val_fraction", "batch_size")

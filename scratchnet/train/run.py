@@ -15,7 +15,7 @@ import numpy as np
 from ..data import CharTokenizer, load_corpus, train_val_split, LMWindowLoader, ContiguousBatches
 from ..data.tokenizers import tokenizer_from_dict
 from ..random import manual_seed
-from .presets import DEFAULTS, MODEL_DEFAULTS, PRESETS, ARCHITECTURE_KEYS, MODEL_TYPES
+from .presets import DEFAULTS, MODEL_DEFAULTS, PRESETS, RESUME_FIXED_KEYS, MODEL_TYPES
 from .tasks import LanguageModelTask, RecurrentLMTask
 from .trainer import Trainer, evaluate_model, load_checkpoint
 
@@ -57,29 +57,73 @@ def resolve_config(args):
     if model not in MODEL_TYPES:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_TYPES)}")
     config = {**DEFAULTS, **MODEL_DEFAULTS[model], **preset, **file_cfg, **flags, "model": model}
-    config["out"] = args.out or config.get("out") or os.path.join("runs", model)
+    if args.out == "":
+        raise ValueError("--out must name a directory, got an empty string")
+    config["out"] = args.out or os.path.join("runs", model)
     config["explicit"] = sorted(set(flags) | set(file_cfg))
+    _shorten_default_warmup(config)
     if not args.resume:            # a resumed run is validated once merged with its checkpoint's config
         validate_config(config)
     return config
 
 
+def _shorten_default_warmup(config):
+    """A warm-up the user did not ask for never outlasts the run (``--steps 10``
+    alone would otherwise meet the default 50 warm-up steps and fail)."""
+    if "warmup" not in config["explicit"] and _is_int(config["steps"]) and _is_int(config["warmup"]):
+        config["warmup"] = min(config["warmup"], max(config["steps"], 0))
+
+
+_POSITIVE_INTS = ("steps", "batch_size", "seq_len", "hidden_size", "num_layers", "embedding_dim", "n_head",
+                  "n_embd", "eval_every", "eval_batches", "checkpoint_every")
+_NON_NEGATIVE_INTS = ("warmup", "seed", "sample_tokens")
+_NON_NEGATIVE_NUMBERS = ("min_lr", "weight_decay", "grad_clip")
+
+
+def option_name(key):
+    """How the user set ``key``: its flag (``--batch-size``), or its config-file name."""
+    return f"--{key.replace('_', '-')}" if key in _FLAG_KEYS else f"config setting {key!r}"
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_types(c):
+    """Every setting has the type and sign it needs (config files can hold anything)."""
+    for k in _POSITIVE_INTS:
+        if not _is_int(c[k]) or c[k] <= 0:
+            raise ValueError(f"{option_name(k)} must be a positive integer, got {c[k]!r}")
+    for k in _NON_NEGATIVE_INTS:
+        if not _is_int(c[k]) or c[k] < 0:
+            raise ValueError(f"{option_name(k)} must be an integer >= 0, got {c[k]!r}")
+    if not _is_number(c["lr"]) or c["lr"] <= 0:
+        raise ValueError(f"--lr must be a positive number, got {c['lr']!r}")
+    for k in _NON_NEGATIVE_NUMBERS:
+        if not _is_number(c[k]) or c[k] < 0:
+            raise ValueError(f"{option_name(k)} must be a finite number >= 0, got {c[k]!r}")
+    for k in ("dropout", "beta2"):
+        if not _is_number(c[k]) or not 0 <= c[k] < 1:
+            raise ValueError(f"{option_name(k)} must be in [0, 1), got {c[k]!r}")
+    if not _is_number(c["val_fraction"]) or not 0 < c["val_fraction"] < 1:
+        raise ValueError(f"{option_name('val_fraction')} must be in (0, 1), got {c['val_fraction']!r}")
+    if not isinstance(c["bias"], bool):
+        raise ValueError(f"{option_name('bias')} must be true or false, got {c['bias']!r}")
+    if not isinstance(c["data"], str) or not c["data"]:
+        raise ValueError(f"--data must be 'tinyshakespeare' or a path to a text file, got {c['data']!r}")
+
+
 def validate_config(c):
-    positive = ("steps", "batch_size", "seq_len", "hidden_size", "num_layers", "embedding_dim", "n_head",
-                "n_embd", "eval_every", "eval_batches", "checkpoint_every")
-    for k in positive:
-        if not isinstance(c[k], int) or c[k] <= 0:
-            raise ValueError(f"--{k.replace('_', '-')} must be a positive integer, got {c[k]!r}")
-    if not c["lr"] > 0 or not math.isfinite(c["lr"]):
-        raise ValueError(f"--lr must be a positive number, got {c['lr']}")
-    if not 0 <= c["min_lr"] <= c["lr"]:
+    """Raise ValueError naming the option for any setting that cannot train."""
+    _check_types(c)
+    if c["min_lr"] > c["lr"]:
         raise ValueError(f"--min-lr must be between 0 and --lr ({c['lr']}), got {c['min_lr']}")
-    if not 0 <= c["dropout"] < 1:
-        raise ValueError(f"--dropout must be in [0, 1), got {c['dropout']}")
-    if c["warmup"] < 0 or c["warmup"] > c["steps"]:
+    if c["warmup"] > c["steps"]:
         raise ValueError(f"--warmup must be between 0 and --steps ({c['steps']}), got {c['warmup']}")
-    if c["grad_clip"] < 0:
-        raise ValueError(f"--grad-clip must be >= 0 (0 turns clipping off), got {c['grad_clip']}")
     if c["model"] == "gpt" and c["n_embd"] % c["n_head"]:
         raise ValueError(f"--n-embd ({c['n_embd']}) must be divisible by --n-head ({c['n_head']})")
     if c["model"] != "gpt" and "n_head" in c.get("explicit", ()):
@@ -124,16 +168,26 @@ def _loaders(config, train_ids, val_ids):
     return train, val, RecurrentLMTask()
 
 
+def encode_text(tokenizer, text, source):
+    """The token ids of ``text`` (int64); a character outside a checkpoint's
+    vocabulary gives a ValueError naming ``source``."""
+    try:
+        return np.asarray(tokenizer.encode(text), dtype=np.int64)
+    except ValueError as e:
+        raise ValueError(f"{source}: the text does not fit the checkpoint's vocabulary: {e}") from None
+
+
 def _encoded_corpus(config, tokenizer=None):
     text = load_corpus(config["data"])
     tokenizer = tokenizer or CharTokenizer().fit(text)
-    ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    ids = encode_text(tokenizer, text, config["data"])
     train_ids, val_ids = train_val_split(ids, config["val_fraction"])
     min_len = config["batch_size"] * (config["seq_len"] + 1)
-    if len(val_ids) < min_len:
-        raise ValueError(f"{config['data']}: the validation split has {len(val_ids)} characters; "
-                         f"batch size {config['batch_size']} x (seq len {config['seq_len']} + 1) needs "
-                         f"{min_len}: use a longer text or smaller --batch-size/--seq-len")
+    for split, split_ids in (("training", train_ids), ("validation", val_ids)):
+        if len(split_ids) < min_len:
+            raise ValueError(f"{config['data']}: the {split} split has {len(split_ids)} characters; "
+                             f"batch size {config['batch_size']} x (seq len {config['seq_len']} + 1) needs "
+                             f"{min_len}: use a longer text or smaller --batch-size/--seq-len")
     return text, tokenizer, train_ids, val_ids
 
 
@@ -147,6 +201,8 @@ def bigram_baseline(train_ids, val_ids, vocab_size):
 
 # ---------------------------------------------------------------------- train
 def _check_out_dir(config, resume):
+    if os.path.exists(config["out"]) and not os.path.isdir(config["out"]):
+        raise ValueError(f"--out {config['out']} is a file, not a directory")
     ckpt = os.path.join(config["out"], "checkpoint.npz")
     if resume and not os.path.exists(ckpt):
         raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
@@ -159,10 +215,12 @@ def _check_out_dir(config, resume):
 def _config_for_resume(config, ckpt):
     saved = load_checkpoint(ckpt)
     old = saved["config"]
-    clashes = [k for k in ARCHITECTURE_KEYS if k in config["explicit"] and config[k] != old.get(k)]
+    clashes = [k for k in RESUME_FIXED_KEYS if k in config["explicit"] and config[k] != old.get(k)]
     if clashes:
-        raise ValueError(f"--resume: {', '.join('--' + k.replace('_', '-') for k in clashes)} differ from "
-                         f"the checkpoint in {config['out']} ({', '.join(f'{k}={old.get(k)!r}' for k in clashes)})")
+        given = ", ".join(f"{option_name(k)} {config[k]!r}" for k in clashes)
+        saved_values = ", ".join(f"{option_name(k)} {old.get(k)!r}" for k in clashes)
+        raise ValueError(f"--resume: {given} cannot change when resuming; the checkpoint in {config['out']} "
+                         f"was trained with {saved_values}")
     merged = dict(old)
     for k in config["explicit"]:
         merged[k] = config[k]          # e.g. more --steps
@@ -176,6 +234,7 @@ def train_from_config(config, resume=False, progress=True, print_fn=print):
     tokenizer = None
     if resume:
         config, tokenizer = _config_for_resume(config, ckpt)
+        _shorten_default_warmup(config)
         validate_config(config)
     manual_seed(config["seed"])
     _, tokenizer, train_ids, val_ids = _encoded_corpus(config, tokenizer)
@@ -189,8 +248,12 @@ def train_from_config(config, resume=False, progress=True, print_fn=print):
                       eval_batches=config["eval_batches"], checkpoint_every=config["checkpoint_every"],
                       out_dir=config["out"], progress=progress, config=saved_config, tokenizer=tokenizer)
     if resume:
-        trainer.resume(ckpt)
+        _resume(trainer, ckpt, config)
         print_fn(f"resuming {config['out']} at step {trainer.step}")
+        if trainer.step >= config["steps"]:
+            print_fn(f"nothing to train: the run is already at step {trainer.step} and --steps is "
+                     f"{config['steps']}; pass a larger --steps to continue")
+            return 0
     print_fn(f"training {config['model']} ({model.num_parameters():,} parameters) on {config['data']} "
              f"({len(train_ids):,} train / {len(val_ids):,} val characters, vocabulary {tokenizer.vocab_size}) "
              f"for {config['steps']} steps")
@@ -205,8 +268,18 @@ def train_from_config(config, resume=False, progress=True, print_fn=print):
     return 0
 
 
+def _resume(trainer, ckpt, config):
+    """Load the checkpoint into ``trainer``; a checkpoint that no longer fits the
+    data (the file changed since) is a clear error, not a loader traceback."""
+    try:
+        trainer.resume(ckpt)
+    except ValueError as e:
+        raise ValueError(f"--resume: {ckpt} does not fit {config['data']} as it is now "
+                         f"(was the file changed since?): {e}") from None
+
+
 def _report(trainer, tokenizer, train_ids, val_ids, elapsed, config, print_fn):
-    from ..generation import generate
+    from ..generation import default_prompt, generate
     metrics = trainer.evaluate()
     bigram = bigram_baseline(train_ids, val_ids, tokenizer.vocab_size)
     last = trainer.history[-1]["loss"] if trainer.history else float("nan")
@@ -216,8 +289,8 @@ def _report(trainer, tokenizer, train_ids, val_ids, elapsed, config, print_fn):
              f"character bigram baseline {bigram:.4f}")
     print_fn(f"checkpoints: {trainer.checkpoint_path} (latest), {trainer.best_path} (best val)")
     if config["sample_tokens"]:
-        print_fn("sample:\n" + generate(trainer.model, tokenizer, "\n", config["sample_tokens"],
-                                        temperature=0.8, seed=config["seed"]))
+        print_fn("sample:\n" + generate(trainer.model, tokenizer, default_prompt(tokenizer),
+                                        config["sample_tokens"], temperature=0.8, seed=config["seed"]))
 
 
 # ------------------------------------------------------------ generate/evaluate
@@ -247,12 +320,17 @@ def load_run(path):
 
 
 def evaluate_run(path, data=None, batches=50):
+    """Loss, perplexity, bits per character and accuracy of a checkpoint on
+    ``data`` (a corpus name or path), or on its own validation split."""
+    if isinstance(batches, bool) or not isinstance(batches, int) or batches <= 0:
+        raise ValueError(f"--batches must be a positive integer, got {batches!r}")
     model, tokenizer, config = load_run(path)
     if data is not None:
-        text = load_corpus(data)
-        ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
-        val_ids = ids
+        val_ids = encode_text(tokenizer, load_corpus(data), data)
         source = data
+        if len(val_ids) < config["seq_len"] + 1:
+            raise ValueError(f"{data}: {len(val_ids)} characters is too short to evaluate a model trained "
+                             f"with --seq-len {config['seq_len']}; it needs at least {config['seq_len'] + 1}")
     else:
         _, _, _, val_ids = _encoded_corpus(config, tokenizer)
         source = f"{config['data']} (validation split)"
