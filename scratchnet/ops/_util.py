@@ -39,6 +39,16 @@ def binary_operands(a, b, where):
     return a, b
 
 
+def float_result(x):
+    """``x`` (a Tensor) for an op whose result is a float (exp, log, true
+    division, ...): integer and bool tensors become the default float dtype
+    first, as in PyTorch (``exp`` of an int64 tensor is float32), rather than
+    NumPy's float64. Float tensors pass through unchanged."""
+    if x.dtype.kind == "f":
+        return x
+    return Tensor._wrap(x.data.astype(get_default_dtype()))
+
+
 def float_tensor(x, where, what="input"):
     """``x`` as a Tensor, which must hold floats (a TypeError naming the op otherwise)."""
     x = as_tensor(x, where=where)

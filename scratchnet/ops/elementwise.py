@@ -8,7 +8,7 @@ import numpy as np
 from .. import kernels as K
 from ..autograd.function import Function
 from .registry import Sample, register, rand, positive, away_from_zero, distinct
-from ._util import as_tensor, binary_operands
+from ._util import as_tensor, binary_operands, float_result
 
 
 def _binary(fn, a, b, name):
@@ -86,11 +86,15 @@ class Div(Function):
 
 
 def div(a, b):
-    return _binary(Div, a, b, "div")
+    """a / b, true division: two integer operands give the default float dtype."""
+    a, b = binary_operands(a, b, "div")
+    return Div.apply(float_result(a), float_result(b))
 
 
 class Pow(Function):
-    """y = a ** b;  dy/da = b a^(b-1),  dy/db = a^b log(a) (defined for a > 0)."""
+    """y = a ** b;  dy/da = b a^(b-1),  dy/db = a^b log(a), with PyTorch's
+    conventions where these are 0 * inf: dy/da = 0 where b = 0, dy/db = 0 where
+    a = 0 and b >= 0 (and nan for a < 0, where log a is undefined)."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -102,16 +106,18 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, y = ctx.saved
         need_a, need_b = ctx.needs_input_grad
-        ga = g * b * a ** (b - 1) if need_a else None
-        gb = None
-        if need_b:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * y * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if need_a:
+                ga = np.where(b == 0, 0, g * b * a ** (b - 1))
+            if need_b:
+                gb = np.where((a == 0) & (b >= 0), 0, g * y * np.log(a))
         return ga, gb
 
 
 class PowScalar(Function):
-    """y = x ** p for a constant exponent p;  dy/dx = p x^(p-1)."""
+    """y = x ** p for a constant exponent p;  dy/dx = p x^(p-1), and 0 for p = 0
+    (y = 1 everywhere; the formula would give 0 * inf = nan at x = 0)."""
 
     @staticmethod
     def forward(ctx, x, p):
@@ -123,18 +129,23 @@ class PowScalar(Function):
     def backward(ctx, g):
         (x,) = ctx.saved
         p = ctx.p
+        if p == 0:
+            return np.zeros_like(g)
         if p == 2:
             return g * (2 * x)
         return g * (p * x ** (p - 1))
 
 
 def pow(a, b):
-    """a ** b. A Python-number exponent keeps a's dtype and is not differentiated."""
+    """a ** b. A Python-number exponent keeps a's dtype and is not differentiated;
+    an integer tensor to a float power gives the default float dtype (PyTorch's rule)."""
     from ..tensor import Tensor
     if isinstance(a, Tensor) and isinstance(b, (int, float, np.number)) and not isinstance(b, bool):
-        p = b if isinstance(b, int) else np.asarray(b, dtype=a.dtype)[()] if a.dtype.kind == "f" else b
-        if a.dtype.kind != "f" and isinstance(b, int) and b < 0:
+        if a.dtype.kind != "f" and isinstance(b, (int, np.integer)) and b < 0:
             raise ValueError(f"pow: integer tensor of shape {a.shape} to a negative integer power {b}")
+        if not isinstance(b, (int, np.integer)):
+            a = float_result(a)
+        p = b if isinstance(b, int) or a.dtype.kind != "f" else np.asarray(b, dtype=a.dtype)[()]
         return PowScalar.apply(a, p)
     return _binary(Pow, a, b, "pow")
 
@@ -172,7 +183,7 @@ class Exp(Function):
 
 
 def exp(x):
-    return Exp.apply(as_tensor(x, where="exp"))
+    return Exp.apply(float_result(as_tensor(x, where="exp")))
 
 
 class Log(Function):
@@ -190,7 +201,7 @@ class Log(Function):
 
 
 def log(x):
-    return Log.apply(as_tensor(x, where="log"))
+    return Log.apply(float_result(as_tensor(x, where="log")))
 
 
 class Sqrt(Function):
@@ -209,7 +220,7 @@ class Sqrt(Function):
 
 
 def sqrt(x):
-    return Sqrt.apply(as_tensor(x, where="sqrt"))
+    return Sqrt.apply(float_result(as_tensor(x, where="sqrt")))
 
 
 class Abs(Function):
@@ -246,14 +257,13 @@ class Tanh(Function):
 
 
 def tanh(x):
-    return Tanh.apply(as_tensor(x, where="tanh"))
+    return Tanh.apply(float_result(as_tensor(x, where="tanh")))
 
 
 def _stable_sigmoid(x):
     """1 / (1 + e^-x) without overflow: e^x / (1 + e^x) for x < 0."""
     e = np.exp(-np.abs(x))
-    dtype = x.dtype if x.dtype.kind == "f" else e.dtype         # integers: float, as tanh/exp give
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(dtype, copy=False)
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 class Sigmoid(Function):
@@ -272,7 +282,7 @@ class Sigmoid(Function):
 
 
 def sigmoid(x):
-    return Sigmoid.apply(as_tensor(x, where="sigmoid"))
+    return Sigmoid.apply(float_result(as_tensor(x, where="sigmoid")))
 
 
 class Relu(Function):
@@ -317,7 +327,7 @@ class Gelu(Function):
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return Gelu.apply(as_tensor(x, where="gelu"), approximate=approximate)
+    return Gelu.apply(float_result(as_tensor(x, where="gelu")), approximate=approximate)
 
 
 # ------------------------------------------------------ maximum / minimum / clip

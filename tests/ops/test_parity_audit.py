@@ -86,3 +86,55 @@ def test_cross_entropy_with_masked_logits_matches_torch(backend, reduction, weig
         loss.backward(cot)
     ref.backward(torch.tensor(cot))
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# ----------------------------------------------------------- dtype and pow
+FLOAT_RESULT_OF_INTEGERS = {
+    "true division": lambda i: i / 2,
+    "int / int tensor": lambda i: i / sn.tensor([2, 4, 8]),
+    "exp": sn.exp, "log": sn.log, "sqrt": sn.sqrt, "tanh": sn.tanh, "sigmoid": sn.sigmoid,
+    "gelu": F.gelu,
+    "float power": lambda i: i ** 0.5,
+    "NumPy float power": lambda i: i ** np.float64(1.5),
+}
+
+
+@pytest.mark.parametrize("name", FLOAT_RESULT_OF_INTEGERS)
+def test_float_valued_ops_of_integer_tensors_give_the_default_dtype(name):
+    # was float64 (NumPy's rule); PyTorch gives the default dtype (float32): torch.exp(int64) is float32
+    fn = FLOAT_RESULT_OF_INTEGERS[name]
+    i = sn.tensor([1, 2, 3])
+    out = fn(i)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, fn(sn.tensor([1.0, 2.0, 3.0], dtype=np.float64)).data, rtol=1e-6)
+    sn.set_default_dtype(np.float64)
+    try:
+        assert fn(i).dtype == np.float64
+    finally:
+        sn.set_default_dtype(np.float32)
+
+
+def test_integer_powers_of_integer_tensors_stay_integer():
+    i = sn.tensor([1, 2, 3])
+    assert (i ** 2).dtype == np.int64 and (i ** np.int64(3)).dtype == np.int64
+    np.testing.assert_array_equal((i ** 2).data, [1, 4, 9])
+
+
+def test_pow_gradients_at_zero_match_torch():
+    # was nan where PyTorch defines 0: d(x^0)/dx at x = 0, d(a^b)/da where b = 0,
+    # and d(a^b)/db at a = 0, b >= 0; a < 0 gives nan for d/db (log a), as in PyTorch
+    torch = pytest.importorskip("torch")
+    x, xt = _torch_pair(np.array([0.0, 2.0, -1.5]))
+    (x ** 0).sum().backward()
+    (xt ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad, xt.grad.numpy())
+    a0 = np.array([0.0, 0.0, 0.0, 2.0, -2.0, 3.0])
+    b0 = np.array([0.0, 0.5, -1.0, 0.0, 2.0, 1.5])
+    (a, at), (b, bt) = _torch_pair(a0), _torch_pair(b0)
+    cot = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    with np.errstate(divide="ignore"):
+        (a ** b).backward(cot)
+    (at ** bt).backward(torch.tensor(cot))
+    np.testing.assert_allclose(a.grad, at.grad.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(b.grad, bt.grad.numpy(), rtol=1e-14)
+    assert np.isnan(b.grad[4]) and b.grad[1] == 0 and b.grad[2] == -np.inf
