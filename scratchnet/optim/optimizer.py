@@ -42,6 +42,19 @@ def _check_nonnegative(group, keys, where):
         _check_range(labels.get(key, f"{key} value"), group[key], where=where)
 
 
+def _implementation_flags(where, **flags):
+    """PyTorch's implementation switches (``foreach``, ``fused``, ``capturable``,
+    ``differentiable``), accepted with PyTorch's defaults and kept in the
+    parameter groups as PyTorch keeps them. They select among PyTorch's kernels
+    for the same update; scratchnet has one CPU implementation, so they change
+    nothing, except ``differentiable=True`` (autograd through ``step()``), which
+    is not supported: the update is written in place outside the graph."""
+    if flags.get("differentiable"):
+        raise ValueError(f"{where}: differentiable=True is not supported (step() updates the "
+                         f"parameters in place, outside autograd)")
+    return flags
+
+
 class Optimizer:
     """Base class of the optimizers (see the module docstring)."""
 
@@ -74,8 +87,9 @@ class Optimizer:
 
     # ------------------------------------------------------------ parameters
     def add_param_group(self, param_group):
-        """Add a dict with ``'params'`` and optional hyperparameters (the
-        missing ones take the optimizer's defaults)."""
+        """Add a dict with ``'params'`` (Tensors, or (name, Tensor) pairs as from
+        ``named_parameters()``, whose names go to ``'param_names'``) and
+        optional hyperparameters (the missing ones take the optimizer's defaults)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"{self._name}.add_param_group: expected a dict, "
                             f"got {type(param_group).__name__}")
@@ -86,7 +100,18 @@ class Optimizer:
         elif isinstance(params, set) or params is None:
             raise TypeError(f"{self._name}: a group's 'params' must be a Tensor or an ordered "
                             f"sequence of Tensors, got {type(params).__name__}")
-        group["params"] = params = list(params)
+        params = list(params)
+        named = [isinstance(p, tuple) for p in params]
+        if any(named):              # model.named_parameters(): PyTorch keeps the names
+            if not all(named) or any(len(p) != 2 or not isinstance(p[0], str) for p in params):
+                raise ValueError(f"{self._name}: a group's params must be all Tensors or all "
+                                 f"(name, Tensor) pairs")
+            group["param_names"] = [name for name, _ in params]
+            params = [p for _, p in params]
+        if self.param_groups and ("param_names" in group) != ("param_names" in self.param_groups[0]):
+            raise ValueError(f"{self._name}: all parameter groups must be given with names "
+                             f"((name, Tensor) pairs) or all without")
+        group["params"] = params
         for p in params:
             self._check_param(p)
         if len({id(p) for p in params}) != len(params):

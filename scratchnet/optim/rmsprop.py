@@ -15,14 +15,17 @@ State: ``step``, ``square_avg`` (v), ``momentum_buffer`` (b, momentum > 0),
 import numpy as np
 
 from ..kernels.reference import lerp_
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer, _check_nonnegative, _implementation_flags
 
 
 class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, *, maximize=False):
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False):
+        flags = _implementation_flags("RMSprop", capturable=capturable, foreach=foreach,
+                                      differentiable=differentiable)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered, maximize=maximize)
+                        momentum=momentum, centered=centered, maximize=maximize, **flags)
         super().__init__(params, defaults)
 
     def _check(self, group):

@@ -10,15 +10,16 @@ weight decay lambda, at step t:
 
 State: ``momentum_buffer`` (only when momentum != 0).
 """
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer, _check_nonnegative, _implementation_flags
 
 
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False):
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False, fused=None):
+        flags = _implementation_flags("SGD", foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+                                      maximize=maximize, **flags))
 
     def _check(self, group):
         _check_nonnegative(group, ("lr", "momentum", "weight_decay"), "SGD")
