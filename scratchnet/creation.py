@@ -9,7 +9,9 @@ from .tensor import Tensor
 def _shape(shape, where):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0 for s in shape):
+    if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) for s in shape):
+        raise TypeError(f"{where}: shape must be a sequence of ints, got {shape!r}")
+    if any(s < 0 for s in shape):
         raise ValueError(f"{where}: shape must be non-negative ints, got {shape!r}")
     return tuple(int(s) for s in shape)
 
@@ -30,6 +32,10 @@ def full(shape, fill_value, dtype=None, requires_grad=False):
     """``shape`` filled with ``fill_value``. Without ``dtype`` the value decides, as
     in PyTorch: bool -> bool, int -> int64, float -> the default float dtype."""
     shape = _shape((shape,) if isinstance(shape, (int, np.integer)) else (tuple(shape),), "full")
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if not isinstance(fill_value, (bool, int, float, np.bool_, np.number)):
+        raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__}")
     if dtype is None and isinstance(fill_value, (bool, np.bool_)):
         dtype = np.bool_
     elif dtype is None and isinstance(fill_value, (int, np.integer)):
@@ -57,6 +63,8 @@ def arange(start, stop=None, step=1, dtype=None):
     """Like np.arange; integer arguments give int64, float ones the default dtype."""
     if stop is None:
         start, stop = 0, start
+    if step == 0:
+        raise ValueError(f"arange: step must be nonzero (start {start}, stop {stop})")
     data = np.arange(start, stop, step)
     if dtype is not None:
         data = data.astype(dtype)

@@ -27,7 +27,10 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = normalize_array(data, dtype)
+        try:
+            self.data = normalize_array(data, dtype)
+        except ValueError as e:        # NumPy refusing a ragged nested list
+            raise ValueError(f"tensor: cannot make an array of the {type(data).__name__} given ({e})") from None
         self.grad = None
         self._node = None
         self._index = 0

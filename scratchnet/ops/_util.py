@@ -112,6 +112,10 @@ def to_array(x, where, name):
     if isinstance(x, Tensor):
         return x.data
     try:
-        return np.asarray(x)
+        arr = np.asarray(x)
     except ValueError as e:        # NumPy refusing a ragged nested list
         raise ValueError(f"{where}: {name} is not a rectangular array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: {name} must be a Tensor or an array of numbers or booleans, "
+                        f"got {type(x).__name__} (dtype {arr.dtype})")
+    return arr

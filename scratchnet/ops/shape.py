@@ -330,6 +330,11 @@ def masked_fill(x, mask, value):
     if not broadcasts_to(mask.shape, x.shape):
         raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's shape {x.shape}")
     if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got a tensor of "
+                             f"shape {value.shape} (tensor shape {x.shape})")
+        if value.requires_grad:             # differentiable in the value too: dL/dvalue = sum of g where mask
+            return where(mask, astype(value, x.dtype), x)
         value = value.item()
     return MaskedFill.apply(x, mask, value)
 

@@ -138,3 +138,63 @@ def test_pow_gradients_at_zero_match_torch():
     np.testing.assert_allclose(a.grad, at.grad.numpy(), rtol=1e-14)
     np.testing.assert_allclose(b.grad, bt.grad.numpy(), rtol=1e-14)
     assert np.isnan(b.grad[4]) and b.grad[1] == 0 and b.grad[2] == -np.inf
+
+
+# ------------------------------------------------------------- masked_fill
+@pytest.mark.parametrize("value_dtype", [np.float32, np.float64])
+def test_masked_fill_differentiates_a_tensor_value_like_torch(value_dtype):
+    # was: value.item(), so a value that requires grad silently got no gradient
+    torch = pytest.importorskip("torch")
+    x0, mask = np.arange(6.0, dtype=np.float32).reshape(2, 3), np.array([True, False, True])
+    x, v = sn.tensor(x0, requires_grad=True), sn.tensor(value_dtype(-2.5), requires_grad=True)
+    xt = torch.tensor(x0, requires_grad=True)
+    vt = torch.tensor(value_dtype(-2.5), requires_grad=True)
+    y, yt = x.masked_fill(sn.tensor(mask), v), xt.masked_fill(torch.tensor(mask), vt)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, yt.detach().numpy())
+    cot = np.arange(1.0, 7.0, dtype=np.float32).reshape(2, 3)
+    y.backward(cot)
+    yt.backward(torch.tensor(cot))
+    np.testing.assert_array_equal(x.grad, xt.grad.numpy())
+    assert v.grad.dtype == value_dtype and v.grad == vt.grad.item() == 1 + 3 + 4 + 6
+
+
+def test_masked_fill_refuses_a_non_scalar_value_tensor():
+    # was: "Tensor.item: only a tensor with one element ..." (did not name masked_fill)
+    x = sn.tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"masked_fill: value .* shape \(2,\)"):
+        x.masked_fill(np.ones(3, bool), sn.tensor([1.0, 2.0]))
+
+
+# --------------------------------------------------------------- bad inputs
+def test_non_numeric_targets_masks_and_ids_are_type_errors():
+    # was ValueError "target shape () does not match ..." for a string, and the like
+    x = sn.tensor(np.ones((3, 4)))
+    with pytest.raises(TypeError, match="cross_entropy: target"):
+        F.cross_entropy(x, "abc")
+    with pytest.raises(TypeError, match="nll_loss: target"):
+        F.nll_loss(x, None)
+    with pytest.raises(TypeError, match="masked_fill: mask"):
+        x.masked_fill("a", 0.0)
+    with pytest.raises(TypeError, match="where: cond"):
+        sn.where(None, x, x)
+    with pytest.raises(TypeError, match="embedding: ids"):
+        F.embedding(["a", "b"], x)
+
+
+def test_creation_argument_errors_name_the_function():
+    # were ValueError for a float/str shape, ZeroDivisionError for arange's step 0,
+    # and NumPy's unnamed ValueError for full("a") and for a ragged list
+    with pytest.raises(TypeError, match="zeros: shape"):
+        sn.zeros(2.5)
+    with pytest.raises(TypeError, match="randn: shape"):
+        sn.randn("a")
+    with pytest.raises(ValueError, match="ones: shape"):
+        sn.ones(2, -1)
+    with pytest.raises(ValueError, match="arange: step"):
+        sn.arange(0, 3, 0)
+    with pytest.raises(TypeError, match="full: fill_value"):
+        sn.full((2,), "a")
+    with pytest.raises(ValueError, match="tensor: "):
+        sn.tensor([[1.0, 2.0], [3.0]])
+    assert sn.full((2,), sn.tensor(1.5)).data.tolist() == [1.5, 1.5]
