@@ -102,14 +102,21 @@ def pad_sequences(sequences, maxlen=None, padding="pre", truncating="pre", value
         maxlen = max(lengths, default=0)
     maxlen = int(maxlen)
 
-    out = np.full((len(lengths), maxlen) + tuple(sample_shape), value, dtype=dtype)
+    try:
+        out = np.full((len(lengths), maxlen) + tuple(sample_shape), value, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{where}: value={value!r} does not fit dtype={dtype!r} ({err}); "
+                         "for strings use dtype=object") from None
     if maxlen == 0:
         return out
     for i, seq in enumerate(sequences):
         if not len(seq):
             continue
         kept = seq[-maxlen:] if truncating == "pre" else seq[:maxlen]
-        kept = np.asarray(kept, dtype=dtype)
+        try:
+            kept = np.asarray(kept, dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise ValueError(f"{where}: sequences[{i}] does not fit dtype={dtype!r} ({err})") from None
         if kept.shape[1:] != tuple(sample_shape):
             raise ValueError(
                 f"{where}: sequences[{i}] has steps of shape {kept.shape[1:]}, expected {tuple(sample_shape)} "

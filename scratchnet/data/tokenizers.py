@@ -123,17 +123,20 @@ class _Tokenizer:
     def load(cls, path):
         """Read a tokenizer saved by ``save``; errors name the file."""
         path = os.fspath(path)
+        where = "load_tokenizer" if cls is _Tokenizer else f"{cls.__name__}.load"
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, f"{where}: {path!r} is a directory, not a tokenizer JSON file", path)
         try:
             with open(path, "rb") as f:
                 d = json.loads(f.read().decode("utf-8"))
         except FileNotFoundError:
-            raise FileNotFoundError(2, f"{cls.__name__}.load: no such tokenizer file: {path!r}", path) from None
+            raise FileNotFoundError(2, f"{where}: no such tokenizer file: {path!r}", path) from None
         except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
-            raise ValueError(f"{cls.__name__}.load: {path!r} is not a tokenizer JSON file ({err})") from None
+            raise ValueError(f"{where}: {path!r} is not a tokenizer JSON file ({err})") from None
         try:
             return tokenizer_from_dict(d) if cls is _Tokenizer else cls.from_dict(d)
         except ValueError as err:
-            raise ValueError(f"{cls.__name__}.load: {path!r}: {err}") from None
+            raise ValueError(f"{where}: {path!r}: {err}") from None
 
     def __repr__(self):
         size = self.vocab_size if self._fitted() else "unfitted"
@@ -187,6 +190,8 @@ class CharTokenizer(_Tokenizer):
     def encode(self, text, bos=False, eos=False):
         """Map each character to its id; unseen ones to ``<unk>`` or ValueError."""
         self._require_fitted("encode")
+        if not isinstance(text, str):
+            raise TypeError(f"CharTokenizer.encode: text must be str, got {type(text).__name__}")
         stoi = self.stoi
         try:
             ids = [stoi[c] for c in text]
@@ -219,8 +224,12 @@ class CharTokenizer(_Tokenizer):
 
     @classmethod
     def _from_config(cls, d):
+        chars = d["chars"]
+        if not isinstance(chars, str) or not chars or len(set(chars)) != len(chars):
+            raise ValueError(f"CharTokenizer.from_dict: 'chars' must be a non-empty string of distinct "
+                             f"characters, got {chars!r:.80}")
         tok = cls(specials=d["specials"])
-        tok._set_vocab(d["chars"])
+        tok._set_vocab(chars)
         return tok
 
 
@@ -252,6 +261,9 @@ class WordTokenizer(_Tokenizer):
     """
 
     def __init__(self, lower=True, max_vocab=None, min_freq=1):
+        for name, value in (("max_vocab", max_vocab), ("min_freq", min_freq)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+                raise TypeError(f"WordTokenizer: {name} must be an int, got {value!r}")
         if max_vocab is not None and max_vocab < len(SPECIAL_TOKENS):
             raise ValueError(f"WordTokenizer: max_vocab={max_vocab} must be >= {len(SPECIAL_TOKENS)} (the specials)")
         if min_freq < 1:
@@ -328,8 +340,13 @@ class WordTokenizer(_Tokenizer):
     def _from_config(cls, d):
         if d.get("pattern", WORD_PATTERN) != WORD_PATTERN:
             raise ValueError("WordTokenizer.from_dict: the dict was made with a different tokenisation regex")
+        words = d["words"]
+        if (not isinstance(words, list) or not all(isinstance(w, str) for w in words)
+                or len(set(words)) != len(words) or set(words) & set(SPECIAL_TOKENS)):
+            raise ValueError("WordTokenizer.from_dict: 'words' must be a list of distinct strings "
+                             "other than the special tokens")
         tok = cls(lower=d["lower"], max_vocab=d["max_vocab"], min_freq=d["min_freq"])
-        tok._set_vocab(d["words"])
+        tok._set_vocab(words)
         return tok
 
 
@@ -374,6 +391,9 @@ class BPETokenizer(_Tokenizer):
     """
 
     def __init__(self, vocab_size=512, min_frequency=2):
+        for name, value in (("vocab_size", vocab_size), ("min_frequency", min_frequency)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"BPETokenizer: {name} must be an int, got {value!r}")
         self.target_vocab_size = int(vocab_size)
         self.min_frequency = int(min_frequency)
         self.merges = None
