@@ -310,7 +310,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Tr
         g = capture[id(t)]
         if g is None and not allow_unused:
             raise ValueError(f"sn.grad: an input of shape {t.shape} was not used to compute the outputs")
-        result.append(None if g is None else np.asarray(g, dtype=t.dtype))
+        # a fresh, writable array: g may be a read-only broadcast view (the gradient
+        # of a sum) or the caller's own grad_outputs array (an output that is an input)
+        result.append(None if g is None else np.array(g, dtype=t.dtype, copy=True))
     return result[0] if single else result
 
 

@@ -198,3 +198,18 @@ def test_creation_argument_errors_name_the_function():
     with pytest.raises(ValueError, match="tensor: "):
         sn.tensor([[1.0, 2.0], [3.0]])
     assert sn.full((2,), sn.tensor(1.5)).data.tolist() == [1.5, 1.5]
+
+
+# ------------------------------------------------------------------ sn.grad
+def test_sn_grad_returns_fresh_writable_arrays():
+    # was: the gradient of a sum came back as a read-only, stride-0 broadcast view, and
+    # the gradient of an output w.r.t. itself aliased the caller's grad_outputs
+    x = sn.tensor(np.ones((2, 3)), requires_grad=True)
+    g = sn.grad(x.sum(), x)
+    assert g.flags.writeable and g.flags.c_contiguous
+    g += 1.0
+    np.testing.assert_array_equal(g, np.full((2, 3), 2.0))
+    go = np.arange(6.0).reshape(2, 3)
+    g = sn.grad(x, x, grad_outputs=go)
+    assert not np.shares_memory(g, go)
+    np.testing.assert_array_equal(g, go)
