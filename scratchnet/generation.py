@@ -22,18 +22,25 @@ from .tensor import Tensor
 
 def generate(model, tokenizer, prompt, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
              greedy=False, seed=None):
-    """Prompt plus ``max_new_tokens`` generated tokens, decoded to text."""
+    """Prompt plus ``max_new_tokens`` generated tokens, decoded to text (an
+    empty prompt starts the model from ``<bos>``, which is not part of the text)."""
     check_sampling_args(temperature, top_k, top_p)
-    if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
+    if not _is_count(max_new_tokens):
         raise ValueError(f"generate: max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
     if not isinstance(prompt, str):
         raise TypeError(f"generate: prompt must be a string, got {type(prompt).__name__}")
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+    if seed is not None and not _is_count(seed):
         raise ValueError(f"generate: seed must be a non-negative int or None, got {seed!r}")
     ids = _encode_prompt(tokenizer, prompt)
     rng = np.random.default_rng(int(seed)) if seed is not None else default_generator()
     new = generate_ids(model, ids, max_new_tokens, temperature, top_k, top_p, greedy, rng)
-    return tokenizer.decode(list(ids) + list(new))
+    shown = list(ids) if prompt else []
+    return tokenizer.decode(shown + list(new))
+
+
+def _is_count(value):
+    """True for a non-negative int (Python or NumPy, not a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
 
 
 def default_prompt(tokenizer):

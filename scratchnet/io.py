@@ -78,6 +78,8 @@ def atomic_write(path, write):
     permissions of the file it replaces, or the usual ``0o666 & ~umask``.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, f"cannot write {path!r}: it is a directory", path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not exist")
@@ -282,6 +284,8 @@ def load(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, f"load: no such checkpoint file: {path!r}", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, f"load: {path!r} is a directory, not a checkpoint file", path)
     with open(path, "rb") as f:
         head = f.read(8)
     if not head:

@@ -51,14 +51,18 @@ def accuracy(logits_or_preds, targets, ignore_index=None):
     return float((preds[keep] == targets[keep]).sum() / n)
 
 
-def _loss_value(mean_loss_nats):
-    loss = np.asarray(mean_loss_nats, dtype=np.float64)
+def _loss_value(mean_loss_nats, where):
+    loss = np.asarray(mean_loss_nats)
+    if loss.dtype.kind not in "iuf":
+        raise TypeError(f"{where}: expected a mean loss in nats (a number or an array of numbers), "
+                        f"got {mean_loss_nats!r:.60}")
+    loss = loss.astype(np.float64)
     return float(loss) if loss.ndim == 0 else loss
 
 
 def perplexity(mean_loss_nats):
     """``exp(loss)`` for a mean cross-entropy in nats (``inf`` on overflow)."""
-    loss = _loss_value(mean_loss_nats)
+    loss = _loss_value(mean_loss_nats, "perplexity")
     with np.errstate(over="ignore"):
         out = np.exp(loss)
     return float(out) if np.ndim(out) == 0 else out
@@ -66,7 +70,7 @@ def perplexity(mean_loss_nats):
 
 def bits_per_char(mean_loss_nats):
     """``loss / ln 2``: a per-character loss in nats expressed in bits."""
-    loss = _loss_value(mean_loss_nats)
+    loss = _loss_value(mean_loss_nats, "bits_per_char")
     out = np.asarray(loss) / math.log(2)
     return float(out) if np.ndim(out) == 0 else out
 

@@ -51,6 +51,8 @@ def filtered_probabilities(logits, temperature=1.0, top_k=None, top_p=None):
 def sample_next(logits, rng, temperature=1.0, top_k=None, top_p=None, greedy=False):
     """One token id per row of ``logits`` (..., V) -> int array (...)."""
     logits = np.asarray(logits)
+    if np.isnan(logits).any():
+        raise ValueError("sample_next: the logits contain NaN (did the model's weights diverge?)")
     if greedy or temperature == 0:
         return np.argmax(logits, axis=-1)
     p = filtered_probabilities(logits, temperature, top_k, top_p)
