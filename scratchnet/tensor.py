@@ -104,6 +104,25 @@ class Tensor:
                              f"to a Python scalar, got shape {self.data.shape}")
         return self.data.item()
 
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        """An integer tensor of one element used as an index (``list[t]``, ``range(t)``)."""
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError(f"Tensor.__index__: only an integer tensor with one element can be used "
+                            f"as an index, got dtype {self.data.dtype} and shape {self.data.shape}")
+        return int(self.data.item())
+
+    def __format__(self, spec):
+        """A 0-d tensor formats like its number (``f"{loss:.3f}"``)."""
+        if self.data.ndim == 0:
+            return format(self.data.item(), spec)
+        return object.__format__(self, spec)
+
     def tolist(self):
         return self.data.tolist()
 

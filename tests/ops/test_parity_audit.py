@@ -213,3 +213,16 @@ def test_sn_grad_returns_fresh_writable_arrays():
     g = sn.grad(x, x, grad_outputs=go)
     assert not np.shares_memory(g, go)
     np.testing.assert_array_equal(g, go)
+
+
+# -------------------------------------------------------- Python conversions
+def test_one_element_tensors_convert_to_python_numbers_like_torch():
+    # were TypeErrors: float(loss), int(t), f"{loss:.3f}", list[t]
+    loss = sn.tensor(np.float32(2.5))
+    assert float(loss) == 2.5 and int(loss) == 2 and float(sn.tensor([[1.5]])) == 1.5
+    assert f"{loss:.3f}" == "2.500"
+    assert ["a", "b", "c"][sn.tensor(1)] == "b" and list(range(sn.tensor(3))) == [0, 1, 2]
+    with pytest.raises(ValueError, match="shape"):
+        float(sn.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="integer tensor"):
+        ["a", "b"][sn.tensor(1.0)]
