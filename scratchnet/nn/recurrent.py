@@ -28,6 +28,7 @@ the code that handles them (``_RNNBase._direction_weights``):
 Both give the same numbers (tested to 1e-10 in float64).
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -110,9 +111,12 @@ def _add_parameters(module, suffix, input_size, hidden_size, gates, bias):
         module.register_parameter(name + suffix, value)
 
 
-def _check_sizes(where, input_size, hidden_size):
-    for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+def _check_sizes(where, **sizes):
+    """TypeError for a size that is not an int, ValueError for one that is not positive."""
+    for name, v in sizes.items():
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"{where}: {name} must be an int, got {type(v).__name__} {v!r}")
+        if v <= 0:
             raise ValueError(f"{where}: {name} must be a positive int, got {v!r}")
 
 
@@ -129,6 +133,20 @@ def _as_float(x, dtype, where, what):
     return as_tensor(np.asarray(x, dtype=dtype), where=where)
 
 
+def _state_tuple(where, hx, n_state, pair):
+    """hx as a tuple of states: (hx,), or the LSTM's pair, which must be a tuple or
+    list (a single array would otherwise be split along its first axis)."""
+    if n_state == 1:
+        return (hx,)
+    if not isinstance(hx, (tuple, list)):
+        shape = f" of shape {np.shape(hx)}" if isinstance(hx, (Tensor, np.ndarray)) else ""
+        raise ValueError(f"{where}: hx must be a pair {pair} (a tuple), got a single "
+                         f"{type(hx).__name__}{shape}")
+    if len(hx) != 2:
+        raise ValueError(f"{where}: hx must be a pair {pair}, got {len(hx)} elements")
+    return tuple(hx)
+
+
 def _check_state(where, what, s, shape):
     if s.shape != shape:
         raise ValueError(f"{where}: {what} has shape {s.shape}, expected {shape}")
@@ -142,7 +160,7 @@ class _CellBase(Module):
 
     def __init__(self, input_size, hidden_size, bias=True):
         super().__init__()
-        _check_sizes(type(self).__name__, input_size, hidden_size)
+        _check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
         _add_parameters(self, "", self.input_size, self.hidden_size, GATES[self.mode], self.bias)
 
@@ -161,9 +179,7 @@ class _CellBase(Module):
         if hx is None:
             state = tuple(Tensor._wrap(np.zeros(shape, dtype)) for _ in range(n_state))
         else:
-            hx = tuple(hx) if n_state == 2 else (hx,)
-            if len(hx) != n_state:
-                raise ValueError(f"{where}: hx must be a pair (h, c), got {len(hx)} elements")
+            hx = _state_tuple(where, hx, n_state, "(h, c)")
             state = tuple(_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape) for s in hx)
         state = state if batched else tuple(s.unsqueeze(0) for s in state)  # (H,) -> (1, H)
         xp = _project(x, self.weight_ih, self.bias_ih)                 # (B, G*H)
@@ -235,7 +251,7 @@ class GRUCell(_CellBase):
 class _RNNBase(Module):
     """RNN / LSTM / GRU over whole sequences.
 
-    input (T, B, I) (``batch_first``: (B, T, I)) or unbatched (T, I);
+    input (T, B, I) (``batch_first``: (B, T, I)) or unbatched (T, I) (whatever ``batch_first``);
     hx: (L*D, B, H) (LSTM: a pair (h_0, c_0)) or None for zeros, D = 2 if
     bidirectional.  Returns (output (T, B, D*H), h_n (L*D, B, H)); the LSTM
     returns (output, (h_n, c_n)).  Layer k > 0 reads the D*H outputs of layer
@@ -248,11 +264,12 @@ class _RNNBase(Module):
                  dropout=0.0, bidirectional=False, path="fused"):
         super().__init__()
         name = type(self).__name__
-        _check_sizes(name, input_size, hidden_size)
-        if not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
-            raise ValueError(f"{name}: num_layers must be a positive int, got {num_layers!r}")
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout <= 1):
+        _check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout <= 1):
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout is applied between layers (not after the last), so "
+                          f"dropout={dropout} with num_layers=1 has no effect", UserWarning, stacklevel=2)
         if path not in ("fused", "composed"):
             raise ValueError(f"{name}: path must be 'fused' or 'composed', got {path!r}")
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
@@ -297,9 +314,7 @@ class _RNNBase(Module):
         n_state = 2 if self.mode == "lstm" else 1
         if hx is None:
             return [(None,) * n_state] * n
-        hx = tuple(hx) if n_state == 2 else (hx,)
-        if len(hx) != n_state:
-            raise ValueError(f"{where}: hx must be a pair (h_0, c_0), got {len(hx)} elements")
+        hx = _state_tuple(where, hx, n_state, "(h_0, c_0)")
         shape = (n, batch, self.hidden_size) if batched else (n, self.hidden_size)
         dtype = self.weight_ih_l0.dtype
         states = [_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape) for s in hx]
@@ -321,7 +336,7 @@ class _RNNBase(Module):
             x = outs[0] if D == 1 else ops.cat(outs, axis=2)            # (T, B, D*H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        output = x if not self.batch_first else x.swapaxes(0, 1)        # (T, B, .) -> (B, T, .)
+        output = x.swapaxes(0, 1) if self.batch_first and batched else x  # (T, B, .) -> (B, T, .)
         final = [ops.stack([s[k] for s in finals], axis=0) for k in range(len(finals[0]))]  # (L*D, B, H)
         if not batched:
             output = output.squeeze(1)                                  # (T, 1, .) -> (T, .)

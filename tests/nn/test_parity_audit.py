@@ -1,0 +1,87 @@
+"""Parity audit of nn layers against torch.nn: options, shapes and bad inputs
+beyond the per-layer test files (weights copied key for key, outputs and
+gradients of inputs and parameters compared)."""
+import warnings
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet import nn
+from scratchnet.nn import init
+
+torch = pytest.importorskip("torch")
+
+
+def _copy(theirs, ours):
+    """torch -> scratchnet weights; the state_dict keys must be identical, in order."""
+    assert list(theirs.state_dict()) == list(ours.state_dict())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+
+
+def _close(ours, theirs, tol=1e-9):
+    ours = ours.data if isinstance(ours, sn.Tensor) else np.asarray(ours)
+    theirs = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------- recurrent
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("layers,bidirectional,batched,hx_kind", [
+    (3, True, True, "numpy"), (2, False, False, "tensor"), (1, True, False, None)])
+def test_recurrent_layers_match_torch(mode, layers, bidirectional, batched, hx_kind):
+    rng = np.random.default_rng(0)
+    kwargs = dict(num_layers=layers, bidirectional=bidirectional, batch_first=True, dropout=0.0)
+    theirs = getattr(torch.nn, mode)(3, 4, **kwargs).double()
+    ours = getattr(nn, mode)(3, 4, **kwargs).double()
+    _copy(theirs, ours)
+    x = rng.standard_normal((2, 5, 3) if batched else (5, 3))
+    n = layers * (2 if bidirectional else 1)
+    states = [rng.standard_normal((n, 2, 4) if batched else (n, 4)) for _ in range(2 if mode == "LSTM" else 1)]
+    t_states = [torch.tensor(s, requires_grad=True) for s in states]
+    s_states = [sn.tensor(s, requires_grad=True) for s in states] if hx_kind == "tensor" else states
+    pack = (lambda s: tuple(s)) if mode == "LSTM" else (lambda s: s[0])
+    tx, sx = torch.tensor(x, requires_grad=True), sn.tensor(x, requires_grad=True)
+    t_out, t_hn = theirs(tx, None if hx_kind is None else pack(t_states))
+    s_out, s_hn = ours(sx, None if hx_kind is None else pack(s_states))
+    t_hn, s_hn = (t_hn, s_hn) if mode == "LSTM" else ((t_hn,), (s_hn,))
+    _close(s_out, t_out)
+    for a, b in zip(s_hn, t_hn):
+        _close(a, b)
+    w = rng.standard_normal(t_out.shape)
+    ((t_out * torch.tensor(w)).sum() + sum((h ** 2).sum() for h in t_hn)).backward()
+    ((s_out * w).sum() + sum((h ** 2).sum() for h in s_hn)).backward()
+    _close(sx.grad, tx.grad)
+    if hx_kind == "tensor":
+        for a, b in zip(s_states, t_states):
+            _close(a.grad, b.grad)
+    for (name, p), (_, q) in zip(theirs.named_parameters(), ours.named_parameters()):
+        _close(q.grad, p.grad)
+
+
+def test_recurrent_constructor_checks_like_torch():
+    with pytest.raises(TypeError, match="GRU: hidden_size must be an int, got float"):
+        nn.GRU(3, 4.0)
+    with pytest.raises(TypeError, match="LSTMCell: input_size must be an int"):
+        nn.LSTMCell("3", 4)
+    with pytest.raises(ValueError, match="RNN: hidden_size must be a positive int, got 0"):
+        nn.RNN(3, 0)
+    with pytest.raises(ValueError, match=r"LSTM: dropout must be a number in \[0, 1\], got True"):
+        nn.LSTM(3, 4, num_layers=2, dropout=True)
+    with pytest.warns(UserWarning, match="dropout=0.5 with num_layers=1 has no effect"):
+        nn.GRU(3, 4, dropout=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nn.GRU(3, 4, num_layers=2, dropout=0.5)
+
+
+def test_lstm_state_must_be_a_pair():
+    x = np.zeros((5, 2, 3))
+    with pytest.raises(ValueError, match=r"LSTM: hx must be a pair \(h_0, c_0\) \(a tuple\), got a single "
+                                         r"ndarray of shape \(2, 2, 4\)"):
+        nn.LSTM(3, 4)(x, np.zeros((2, 2, 4)))        # would otherwise split into h, c of shape (2, 4)
+    with pytest.raises(ValueError, match=r"LSTMCell: hx must be a pair \(h, c\) \(a tuple\), got a single Tensor"):
+        nn.LSTMCell(3, 4)(np.zeros((2, 3)), sn.zeros(2, 4))
+    h, c = nn.LSTMCell(3, 4)(np.zeros((2, 3)), [np.zeros((2, 4)), np.zeros((2, 4))])   # a list is a pair too
+    assert h.shape == c.shape == (2, 4)
