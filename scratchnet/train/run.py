@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..data import CharTokenizer, load_corpus, train_val_split, LMWindowLoader, ContiguousBatches
+from ..data import BUNDLED_CORPORA, CharTokenizer, load_corpus, train_val_split, LMWindowLoader, ContiguousBatches
 from ..data.tokenizers import tokenizer_from_dict
 from ..random import manual_seed
 from .presets import DEFAULTS, MODEL_DEFAULTS, PRESETS, RESUME_FIXED_KEYS, MODEL_TYPES
@@ -212,9 +212,25 @@ def _check_out_dir(config, resume):
     return ckpt
 
 
+_MODEL_KEYS = ("model", "seq_len", "num_layers", "hidden_size", "embedding_dim", "n_head", "n_embd", "dropout", "bias")
+
+
+def _run_checkpoint(path):
+    """(state, config, tokenizer) of a checkpoint written by ``scratchnet train``;
+    a Trainer checkpoint saved from Python without them gets a clear error."""
+    state = load_checkpoint(path)
+    config, tok = state.get("config"), state.get("tokenizer")
+    missing = [k for k in _MODEL_KEYS if k not in config] if isinstance(config, dict) else ["config"]
+    if tok is None or missing:
+        what = "a tokenizer" if tok is None else f"the settings {', '.join(missing)}"
+        raise ValueError(f"{path}: this checkpoint does not hold {what}, which the command line needs to rebuild "
+                         f"the model (a Trainer checkpoint saved without config= or tokenizer=); "
+                         f"use Trainer.resume from Python instead")
+    return state, config, tokenizer_from_dict(tok)
+
+
 def _config_for_resume(config, ckpt):
-    saved = load_checkpoint(ckpt)
-    old = saved["config"]
+    _, old, tokenizer = _run_checkpoint(ckpt)
     clashes = [k for k in RESUME_FIXED_KEYS if k in config["explicit"] and config[k] != old.get(k)]
     if clashes:
         given = ", ".join(f"{option_name(k)} {config[k]!r}" for k in clashes)
@@ -225,7 +241,7 @@ def _config_for_resume(config, ckpt):
     for k in config["explicit"]:
         merged[k] = config[k]          # e.g. more --steps
     merged["out"], merged["explicit"] = config["out"], config["explicit"]
-    return merged, tokenizer_from_dict(saved["tokenizer"])
+    return merged, tokenizer
 
 
 def train_from_config(config, resume=False, progress=True, print_fn=print):
@@ -308,9 +324,7 @@ def _checkpoint_file(path):
 def load_run(path):
     """(model in eval mode, tokenizer, config) from a run directory or checkpoint file."""
     path = _checkpoint_file(path)
-    state = load_checkpoint(path)
-    config = state["config"]
-    tokenizer = tokenizer_from_dict(state["tokenizer"])
+    state, config, tokenizer = _run_checkpoint(path)
     model = build_model(config, tokenizer.vocab_size)
     try:
         model.load_state_dict(state["model"])
@@ -332,6 +346,9 @@ def evaluate_run(path, data=None, batches=50):
             raise ValueError(f"{data}: {len(val_ids)} characters is too short to evaluate a model trained "
                              f"with --seq-len {config['seq_len']}; it needs at least {config['seq_len'] + 1}")
     else:
+        if config["data"] not in BUNDLED_CORPORA and not os.path.exists(config["data"]):
+            raise FileNotFoundError(f"{path} was trained on {config['data']}, which does not exist (any more); "
+                                    f"pass --data to evaluate on another text")
         _, _, _, val_ids = _encoded_corpus(config, tokenizer)
         source = f"{config['data']} (validation split)"
     config = dict(config, batch_size=min(config["batch_size"], max(1, len(val_ids) // (config["seq_len"] + 1))))

@@ -177,3 +177,30 @@ def test_evaluate_errors_name_the_option_or_file(tmp_path, run_dir, capsys):
     short.write_text("café")
     line = _error(["evaluate", "--checkpoint", run_dir, "--data", str(short)], capsys)
     assert "short.txt" in line and "--seq-len 8" in line
+
+
+def test_trainer_checkpoint_without_config_or_tokenizer(tmp_path, capsys):
+    """A checkpoint written by Trainer from Python (no config=, no tokenizer=)."""
+    import numpy as np
+    import scratchnet as sn
+    from scratchnet.data import LMWindowLoader
+    from scratchnet.models import GPT
+    from scratchnet.train import Trainer
+    model = GPT(5, block_size=4, n_layer=1, n_head=1, n_embd=4)
+    ids = np.arange(100) % 5
+    Trainer(model, sn.optim.AdamW(model.parameters()), LMWindowLoader(ids, 4, 2, seed=0), out_dir=str(tmp_path),
+            progress=False).fit(steps=1)
+    for argv in (["generate", "--checkpoint", str(tmp_path)], ["evaluate", "--checkpoint", str(tmp_path)],
+                 ["train", "--out", str(tmp_path), "--resume", "--steps", "2"]):
+        line = _error(argv, capsys)
+        assert "checkpoint.npz" in line and "tokenizer" in line, line
+
+
+def test_evaluate_when_the_training_text_is_gone(tmp_path, capsys):
+    data = tmp_path / "gone.txt"
+    data.write_text(TEXT)
+    out = str(tmp_path / "run")
+    assert main(["train", "--data", str(data), "--out", out, "--steps", "2"] + TINY) == 0
+    data.unlink()
+    line = _error(["evaluate", "--checkpoint", out], capsys)
+    assert "gone.txt" in line and "--data" in line
