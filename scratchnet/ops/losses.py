@@ -329,6 +329,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         raise TypeError(f"{where}: a target with the input's shape {x.shape} holds class "
                         f"probabilities and must be floating-point, got dtype {t.dtype}")
     if t.shape == x.shape:
+        if ignore_index != -100:
+            raise ValueError(f"{where}: ignore_index={ignore_index} applies to class-index targets; "
+                             f"the target of shape {t.shape} holds class probabilities (as in PyTorch)")
         return _soft_cross_entropy(x, target, w, c, reduction, label_smoothing)
     return _class_loss(CrossEntropy, x, t, where, reduction, ignore_index, weight=w,
                        label_smoothing=float(label_smoothing))

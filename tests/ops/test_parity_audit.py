@@ -226,3 +226,11 @@ def test_one_element_tensors_convert_to_python_numbers_like_torch():
         float(sn.tensor([1.0, 2.0]))
     with pytest.raises(TypeError, match="integer tensor"):
         ["a", "b"][sn.tensor(1.0)]
+
+
+def test_cross_entropy_refuses_ignore_index_with_probability_targets():
+    # was silently ignored; PyTorch refuses ("ignore_index is not supported for floating point target")
+    x, probs = np.zeros((2, 3)), np.full((2, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"cross_entropy: ignore_index=1 .*probabilities"):
+        F.cross_entropy(x, probs, ignore_index=1)
+    assert F.cross_entropy(x, probs).item() == pytest.approx(np.log(3))
