@@ -10,12 +10,14 @@ fan_in = in * prod(kernel), fan_out = out * prod(kernel).
 - xavier_normal_:  N(0, std^2),      std = gain * sqrt(2 / (fan_in + fan_out))
 - kaiming_uniform_: U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan)
 - kaiming_normal_:  N(0, std^2),      std = gain / sqrt(fan)
-  with fan = fan_in (mode='fan_in') or fan_out, gain = calculate_gain(nonlinearity, a)
+  with fan = fan_in (mode='fan_in') or fan_out, gain = calculate_gain(nonlinearity, a);
+  a tensor with no elements is left as is, with PyTorch's warning
 - orthogonal_: Q of the QR decomposition of a Gaussian (rows, cols) matrix,
   signs fixed by diag(R), times gain
 - trunc_normal_: N(mean, std^2) restricted to [a, b] (rejection sampling)
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -82,10 +84,15 @@ def _fan(tensor, mode):
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
-    fan = fan_in if mode == "fan_in" else fan_out
-    if fan == 0:
-        raise ValueError(f"init: cannot initialise a tensor of shape {_shape(tensor, 'init')} with {mode} = 0")
-    return fan
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _zero_element(tensor, where):
+    """True (after PyTorch's warning) for a tensor with no elements: kaiming_* leave it as is."""
+    if 0 in _shape(tensor, where):
+        warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=3)
+        return True
+    return False
 
 
 def uniform_(tensor, a=0.0, b=1.0):
@@ -120,12 +127,16 @@ def xavier_normal_(tensor, gain=1.0):
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _zero_element(tensor, "kaiming_uniform_"):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _zero_element(tensor, "kaiming_normal_"):
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
 
@@ -135,6 +146,8 @@ def orthogonal_(tensor, gain=1.0):
     shape = _shape(tensor, "orthogonal_")
     if len(shape) < 2:
         raise ValueError(f"orthogonal_: needs a tensor with at least 2 dims, got shape {shape}")
+    if 0 in shape:                                      # nothing to fill (PyTorch: a no-op)
+        return tensor
     rows = shape[0]
     cols = math.prod(shape) // rows
     flat = default_generator().standard_normal((rows, cols))

@@ -63,10 +63,11 @@ class Embedding(Module):
     embedding_dim) ~ N(0, 1), with the row ``padding_idx`` (if given) zeroed
     and never receiving gradient. Ids outside [0, num_embeddings) raise
     IndexError (a negative id never wraps around); float ids raise TypeError.
+    ``Embedding.from_pretrained(table, freeze=True)`` wraps a given table.
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
-                 scale_grad_by_freq=False, sparse=False, dtype=None):
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, dtype=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None:
@@ -74,8 +75,28 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        self.weight = Parameter(_empty((self.num_embeddings, self.embedding_dim), dtype))
-        self.reset_parameters()
+        if _weight is None:
+            self.weight = Parameter(_empty((self.num_embeddings, self.embedding_dim), dtype),
+                                    requires_grad=not _freeze)
+            self.reset_parameters()
+        else:   # PyTorch's private argument behind from_pretrained: the given table, as is
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+            if self.weight.shape != (self.num_embeddings, self.embedding_dim):
+                raise ValueError(f"Embedding: _weight has shape {self.weight.shape}, expected "
+                                 f"(num_embeddings, embedding_dim) = {(self.num_embeddings, self.embedding_dim)}")
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """An Embedding whose ``weight`` is ``embeddings`` (num_embeddings, embedding_dim),
+        frozen (``requires_grad=False``) unless ``freeze=False``. As in PyTorch the
+        ``padding_idx`` row is kept as given (not zeroed) and gets no gradient."""
+        shape = np.shape(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
+        if len(shape) != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (num_embeddings, "
+                             f"embedding_dim), got shape {shape}")
+        return cls(shape[0], shape[1], padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                   scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings, _freeze=freeze)
 
     def reset_parameters(self):
         init.normal_(self.weight)

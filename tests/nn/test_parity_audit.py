@@ -85,3 +85,41 @@ def test_lstm_state_must_be_a_pair():
         nn.LSTMCell(3, 4)(np.zeros((2, 3)), sn.zeros(2, 4))
     h, c = nn.LSTMCell(3, 4)(np.zeros((2, 3)), [np.zeros((2, 4)), np.zeros((2, 4))])   # a list is a pair too
     assert h.shape == c.shape == (2, 4)
+
+
+# ---------------------------------------------------------------- init, Linear, Embedding
+@pytest.mark.parametrize("fn", [init.kaiming_uniform_, init.kaiming_normal_])
+@pytest.mark.parametrize("shape", [(3, 0), (0, 4), (2, 0, 3)])
+def test_kaiming_on_a_zero_element_tensor_is_a_no_op_with_a_warning(fn, shape):
+    t = nn.Parameter(np.zeros(shape))
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        assert fn(t) is t
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert init.orthogonal_(t) is t and init.xavier_uniform_(t) is t
+
+
+def test_linear_with_zero_in_features_constructs_like_torch():
+    with pytest.warns(UserWarning, match="zero-element"):
+        m = nn.Linear(0, 3)
+    assert m.weight.shape == (3, 0)
+    np.testing.assert_array_equal(m.bias.data, np.zeros(3))      # bound 1/sqrt(0) is taken as 0
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+@pytest.mark.parametrize("padding_idx", [None, 1, -1])
+def test_embedding_from_pretrained_matches_torch(freeze, padding_idx):
+    w = np.random.default_rng(0).standard_normal((5, 3))
+    theirs = torch.nn.Embedding.from_pretrained(torch.tensor(w), freeze=freeze, padding_idx=padding_idx)
+    ours = nn.Embedding.from_pretrained(w, freeze=freeze, padding_idx=padding_idx)
+    assert ours.padding_idx == theirs.padding_idx
+    assert ours.weight.requires_grad == theirs.weight.requires_grad == (not freeze)
+    ids = np.array([[1, 4, 0], [4, 4, 2]])
+    t_out, s_out = theirs(torch.tensor(ids)), ours(ids)
+    _close(s_out, t_out)                                     # padding row kept as given, as torch
+    if not freeze:
+        t_out.sum().backward()
+        s_out.sum().backward()
+        _close(ours.weight.grad, theirs.weight.grad)
+    with pytest.raises(ValueError, match=r"Embedding.from_pretrained: embeddings must be 2-D .*\(3,\)"):
+        nn.Embedding.from_pretrained(np.zeros(3))
