@@ -126,16 +126,49 @@ def _is_basic(index):
 
 
 def _convert_index(index):
+    """Tensors and lists in the index (also inside a tuple) as NumPy arrays."""
+    if isinstance(index, tuple):
+        return tuple(_convert_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
         try:
             return np.asarray(index)
         except ValueError as e:    # a ragged nested list
             raise IndexError(f"getitem: the index list is not a rectangular array ({e})") from None
     return index
+
+
+def _ints_first(index):
+    """PyTorch's order for an index that mixes ints with index arrays, as two
+    NumPy indices ``(first, second)`` with ``x[index] == x[first][second]``; None
+    when NumPy's order is PyTorch's already.
+
+    NumPy counts the ints as advanced indices too, so in ``x[0, :, [1, 2]]``
+    the int and the array are separated by a slice and their axis goes first:
+    shape (2, x.shape[1]). PyTorch applies the ints as basic indices, giving
+    ``x[0][:, [1, 2]]``, shape (x.shape[1], 2). ``first`` applies the ints
+    (arrays replaced by full slices); ``second`` then applies the arrays.
+    """
+    items = index if isinstance(index, tuple) else (index,)
+    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in items]
+    arrays = [isinstance(i, np.ndarray) and i.ndim > 0 for i in items]
+    if not (builtins.any(is_int) and builtins.any(arrays)):
+        return None
+    first, second = [], []
+    for i, integer, array in zip(items, is_int, arrays):
+        if integer:
+            first.append(i)                                  # its axis is gone from the result
+        elif array:
+            first.extend([slice(None)] * (i.ndim if i.dtype == np.bool_ else 1))
+            second.append(i)
+        elif i is Ellipsis:
+            first.append(i)
+            second.append(i)
+        else:                                                # a slice, or None (a new axis)
+            first.append(i)
+            second.append(slice(None))
+    return tuple(first), tuple(second)
 
 
 class GetItem(Function):
@@ -166,6 +199,9 @@ def getitem(x, index):
     x = as_tensor(x, where="getitem")
     index = _convert_index(index)
     _check_index_types(index)
+    split = _ints_first(index)
+    if split is not None:
+        return GetItem.apply(GetItem.apply(x, split[0]), split[1])
     return GetItem.apply(x, index)
 
 

@@ -234,3 +234,32 @@ def test_cross_entropy_refuses_ignore_index_with_probability_targets():
     with pytest.raises(ValueError, match=r"cross_entropy: ignore_index=1 .*probabilities"):
         F.cross_entropy(x, probs, ignore_index=1)
     assert F.cross_entropy(x, probs).item() == pytest.approx(np.log(3))
+
+
+# ------------------------------------------------------------------ getitem
+INT_AND_ARRAY_INDICES = {
+    "int, slice, array": lambda a: (0, slice(None), a([1, 0, 1])),
+    "negative int after ellipsis": lambda a: (-1, Ellipsis, slice(None), a([2, 2])),
+    "array, slice, int": lambda a: (a([1, 1, 0]), slice(None), 2),
+    "array, int, array": lambda a: (a([0, 1]), 1, a([3, 3])),
+    "list inside the tuple": lambda a: (1, slice(None, None, 2), [0, 3]),
+    "None and a bool mask": lambda a: (None, 1, slice(None), a([True, False, True, True])),
+}
+
+
+@pytest.mark.parametrize("name", INT_AND_ARRAY_INDICES)
+def test_int_and_array_indices_follow_torch_order(name):
+    # was NumPy's order: x[0, :, idx] had idx's axis first, (len(idx), x.shape[1]); PyTorch
+    # applies the int as a basic index, x[0][:, idx], shape (x.shape[1], len(idx))
+    torch = pytest.importorskip("torch")
+    make = INT_AND_ARRAY_INDICES[name]
+    x0 = np.random.default_rng(3).standard_normal((2, 3, 4))
+    x, xt = _torch_pair(x0)
+    y = x[make(np.array)]
+    yt = xt[make(torch.tensor)]
+    assert y.shape == tuple(yt.shape)
+    np.testing.assert_array_equal(y.data, yt.detach().numpy())
+    cot = np.arange(1.0, 1.0 + y.size).reshape(y.shape)
+    y.backward(cot)
+    yt.backward(torch.tensor(cot))
+    np.testing.assert_array_equal(x.grad, xt.grad.numpy())
