@@ -205,7 +205,11 @@ class Tensor:
 
     def _compare(self, o, fn):
         other = o.data if isinstance(o, Tensor) else o
-        return Tensor._wrap(fn(self.data, other))
+        try:
+            return Tensor._wrap(fn(self.data, other))
+        except ValueError:
+            raise ValueError(f"{fn.__name__}: cannot broadcast shapes {self.shape} and "
+                             f"{np.shape(other)}") from None
 
     def __eq__(self, o): return self._compare(o, np.equal)
     def __ne__(self, o): return self._compare(o, np.not_equal)

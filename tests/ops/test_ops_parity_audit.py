@@ -263,3 +263,12 @@ def test_int_and_array_indices_follow_torch_order(name):
     y.backward(cot)
     yt.backward(torch.tensor(cot))
     np.testing.assert_array_equal(x.grad, xt.grad.numpy())
+
+
+def test_comparison_shape_errors_name_the_op_and_shapes():
+    # was NumPy's bare "operands could not be broadcast together ..."
+    x = sn.tensor(np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"greater: .*\(3, 4\) and \(3,\)"):
+        x > sn.tensor(np.ones(3))
+    with pytest.raises(ValueError, match=r"equal: .*\(3, 4\) and \(2, 4\)"):
+        x == np.ones((2, 4))
