@@ -143,6 +143,23 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
+    def get_submodule(self, target):
+        """The sub-module at the dotted path ``target`` ("" is this module), e.g. "blocks.0.attn"."""
+        mod = self
+        for item in target.split(".") if target else ():
+            if mod._modules.get(item) is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule `{item}` (path {target!r})")
+            mod = mod._modules[item]
+        return mod
+
+    def get_parameter(self, target):
+        """The parameter at the dotted path ``target``, e.g. "blocks.0.weight"."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if mod._parameters.get(name) is None:
+            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}` (path {target!r})")
+        return mod._parameters[name]
+
     def named_children(self):
         for name, m in self._modules.items():
             if m is not None:
@@ -307,8 +324,81 @@ class Module:
         return summarize(self, example, dtype=dtype, print_fn=print_fn)
 
 
-class Sequential(Module):
-    """Modules called in order: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``."""
+class _ModuleSequence(Module):
+    """The list operations shared by Sequential and ModuleList (PyTorch's): modules
+    are registered under their positions "0", "1", ...; deleting or inserting
+    renumbers them, so ``state_dict`` keys stay those of PyTorch's container."""
+
+    def _key(self, i):
+        """The name of the module at integer position ``i`` (negative counts from the end)."""
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"{type(self).__name__} indices must be integers or slices, got {type(i).__name__}")
+        n = len(self._modules)
+        if not -n <= i < n:
+            raise IndexError(f"{type(self).__name__}: index {i} is out of range for {n} modules")
+        return list(self._modules)[i % n]
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self._modules[str(i)] = m
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __setitem__(self, i, module):
+        self.add_module(self._key(i), module)
+
+    def __delitem__(self, i):
+        if isinstance(i, slice):
+            doomed = set(list(self._modules)[i])
+        else:
+            doomed = {self._key(i)}
+        self._renumber([m for k, m in self._modules.items() if k not in doomed])
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        """Put ``module`` before position ``index`` (-len <= index <= len)."""
+        n = len(self._modules)
+        if not isinstance(index, (int, np.integer)) or not -n <= index <= n:
+            raise IndexError(f"{type(self).__name__}.insert: index {index!r} is out of range for {n} modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.insert: expected a Module, got {type(module).__name__}")
+        modules = list(self._modules.values())
+        modules.insert(index, module)                   # list.insert: -1 is before the last
+        self._renumber(modules)
+
+    def pop(self, i=-1):
+        module = self[i]
+        del self[i]
+        return module
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        if not isinstance(other, type(self)):
+            raise TypeError(f"{type(self).__name__} + {type(other).__name__}: expected a {type(self).__name__}")
+        return type(self)().extend(list(self) + list(other))
+
+
+class Sequential(_ModuleSequence):
+    """Modules called in order: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``.
+
+    Also ``Sequential(OrderedDict(name=module, ...))``, indexing and slicing
+    (a slice keeps the names), and PyTorch's list operations (``append, extend,
+    insert, pop, del seq[i], seq[i] = m, +, +=``)."""
 
     def __init__(self, *modules):
         super().__init__()
@@ -327,64 +417,56 @@ class Sequential(Module):
     def __getitem__(self, i):
         if isinstance(i, slice):   # keeps the original names, as PyTorch does
             return Sequential(OrderedDict(list(self._modules.items())[i]))
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
+        return self._modules[self._key(i)]
 
 
-class ModuleList(Module):
-    """A list of modules whose parameters are registered (keys ``0.weight``...)."""
+class ModuleList(_ModuleSequence):
+    """A list of modules whose parameters are registered (keys ``0.weight``...);
+    PyTorch's list operations (``append, extend, insert, pop, del ml[i], ml[i] = m,
+    +, +=``); a slice is a new ModuleList, numbered from 0."""
 
     def __init__(self, modules=()):
         super().__init__()
         for m in modules:
             self.append(m)
 
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
     def __getitem__(self, i):
-        mods = list(self._modules.values())
-        return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
-
-    def __setitem__(self, i, module):
-        key = list(self._modules.keys())[i]
-        self.add_module(key, module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+        if isinstance(i, slice):
+            return ModuleList(list(self._modules.values())[i])
+        return self._modules[self._key(i)]
 
 
 class ModuleDict(Module):
-    """A dict of modules whose parameters are registered under their keys."""
+    """A dict of modules whose parameters are registered under their keys
+    (``[key]``, ``del``, ``pop``, ``update``, ``clear``, ``keys/values/items``, as PyTorch's)."""
 
     def __init__(self, modules=None):
         super().__init__()
-        for k, m in (modules or {}).items():
-            self.add_module(k, m)
+        if modules is not None:
+            self.update(modules)
 
     def __getitem__(self, key):
         return self._modules[key]
 
     def __setitem__(self, key, module):
         self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def pop(self, key):
+        module = self._modules[key]
+        del self._modules[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        """Add or replace modules from a dict / ModuleDict or an iterable of (key, module) pairs."""
+        pairs = modules.items() if isinstance(modules, (dict, ModuleDict)) else modules
+        for k, m in pairs:
+            self[k] = m
 
     def __contains__(self, key):
         return key in self._modules

@@ -123,3 +123,72 @@ def test_embedding_from_pretrained_matches_torch(freeze, padding_idx):
         _close(ours.weight.grad, theirs.weight.grad)
     with pytest.raises(ValueError, match=r"Embedding.from_pretrained: embeddings must be 2-D .*\(3,\)"):
         nn.Embedding.from_pretrained(np.zeros(3))
+
+
+# ---------------------------------------------------------------- containers
+def _layers(lib):
+    return [lib.Linear(2, 2), lib.ReLU(), lib.Linear(2, 3), lib.Tanh()]
+
+
+def _layout(container):
+    """(name, type, weight shape) of each entry: what state_dict keys and indexing see."""
+    return [(k, type(m).__name__, tuple(getattr(m, "weight", np.zeros(0)).shape))
+            for k, m in container._modules.items()]
+
+
+LIST_OPS = {
+    "insert": lambda c, lib: c.insert(1, lib.Linear(2, 4)),
+    "insert-end": lambda c, lib: c.insert(len(c), lib.Linear(1, 1)),
+    "del": lambda c, lib: c.__delitem__(1),
+    "del-negative": lambda c, lib: c.__delitem__(-1),
+    "del-slice": lambda c, lib: c.__delitem__(slice(None, None, 2)),
+    "pop": lambda c, lib: c.pop(1),
+    "setitem": lambda c, lib: c.__setitem__(-2, lib.Linear(7, 7)),
+    "extend": lambda c, lib: c.extend([lib.Linear(3, 3)]),
+    "iadd": lambda c, lib: c.__iadd__(type(c)([lib.Linear(3, 4)]) if isinstance(c, lib.ModuleList)
+                                      else type(c)(lib.Linear(3, 4))),
+}
+
+
+@pytest.mark.parametrize("op", list(LIST_OPS))
+@pytest.mark.parametrize("kind", ["Sequential", "ModuleList"])
+def test_container_list_operations_match_torch(kind, op):
+    build = (lambda lib: lib.Sequential(*_layers(lib))) if kind == "Sequential" else \
+        (lambda lib: lib.ModuleList(_layers(lib)))
+    ours, theirs = build(nn), build(torch.nn)
+    LIST_OPS[op](ours, nn)
+    LIST_OPS[op](theirs, torch.nn)
+    assert _layout(ours) == _layout(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    joined, t_joined = build(nn) + build(nn), build(torch.nn) + build(torch.nn)
+    assert type(joined) is type(ours) and _layout(joined) == _layout(t_joined)
+
+
+def test_container_errors_and_module_dict_operations():
+    seq = nn.Sequential(*_layers(nn))
+    with pytest.raises(IndexError, match="Sequential: index 4 is out of range for 4 modules"):
+        seq[4]
+    with pytest.raises(TypeError, match="Sequential indices must be integers or slices, got str"):
+        seq["0"]
+    with pytest.raises(IndexError, match="insert: index 9 is out of range"):
+        seq.insert(9, nn.ReLU())
+    ours = nn.ModuleDict([("a", nn.Linear(1, 1)), ("b", nn.ReLU())])
+    theirs = torch.nn.ModuleDict([("a", torch.nn.Linear(1, 1)), ("b", torch.nn.ReLU())])
+    for d, lib in ((ours, nn), (theirs, torch.nn)):
+        d.update({"c": lib.Tanh(), "a": lib.Linear(2, 2)})
+        assert isinstance(d.pop("b"), lib.ReLU)
+    assert _layout(ours) == _layout(theirs) and list(ours.state_dict()) == list(theirs.state_dict())
+    del ours["c"]
+    assert list(ours) == ["a"]
+    ours.clear()
+    assert len(ours) == 0
+
+
+def test_get_submodule_and_get_parameter_like_torch():
+    ours = nn.Sequential(nn.Linear(2, 2), nn.ModuleDict({"head": nn.Linear(2, 1)}))
+    assert ours.get_submodule("1.head") is ours[1]["head"] and ours.get_submodule("") is ours
+    assert ours.get_parameter("1.head.bias") is ours[1]["head"].bias
+    with pytest.raises(AttributeError, match="ModuleDict has no submodule `tail`"):
+        ours.get_submodule("1.tail")
+    with pytest.raises(AttributeError, match="Linear has no parameter `scale`"):
+        ours.get_parameter("0.scale")
