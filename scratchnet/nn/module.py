@@ -266,9 +266,13 @@ class Module:
             p.requires_grad = flag
         return self
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Drop every parameter's gradient (or, with ``set_to_none=False``, zero it in place)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
 
     def num_parameters(self, trainable_only=False):
         return int(sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only))

@@ -192,3 +192,16 @@ def test_get_submodule_and_get_parameter_like_torch():
         ours.get_submodule("1.tail")
     with pytest.raises(AttributeError, match="Linear has no parameter `scale`"):
         ours.get_parameter("0.scale")
+
+
+def test_module_zero_grad_set_to_none_false_zeroes_in_place_like_torch():
+    ours, theirs = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    ours(np.ones((1, 3))).sum().backward()
+    theirs(torch.ones(1, 3)).sum().backward()
+    grad = ours.weight.grad
+    ours.zero_grad(set_to_none=False)
+    theirs.zero_grad(set_to_none=False)
+    assert ours.weight.grad is grad
+    _close(ours.weight.grad, theirs.weight.grad)
+    ours.zero_grad()
+    assert ours.weight.grad is None and ours.bias.grad is None
