@@ -873,6 +873,10 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100,
     _cross_entropy_rows.launch(logits.size, logits, target, w,
                                float(w.astype(np.float64).sum()),
                                int(ignore_index), a, b, nll, smooth, grad)
+    if eps == 0:
+        # no smoothing term at all: a -inf logit (a masked class) makes smooth_i
+        # infinite, and 0 * inf would turn a finite loss into nan (as reference.py)
+        smooth[:] = 0.0
     if reduction == "none":
         loss = (1.0 - eps) * nll + eps / C * smooth
     elif reduction == "sum":

@@ -40,6 +40,7 @@ from ..tensor import Tensor
 from .layers import dropout
 from .linalg import matmul
 from .nn_ops import softmax
+from .shape import broadcast_to
 from .registry import Sample, register, rand
 from ._util import as_tensor, broadcasts_to
 
@@ -75,16 +76,20 @@ def _check_qkv(q, k, v, where):
             raise TypeError(f"{where}: {name} must be a floating-point tensor, got dtype {t.dtype}")
         if t.ndim < 2:
             raise ValueError(f"{where}: {name} must have shape (..., L, E) with at least 2 dims, got {t.shape}")
-    if k.shape[:-2] != q.shape[:-2] or v.shape[:-2] != q.shape[:-2]:
-        raise ValueError(f"{where}: query {q.shape}, key {k.shape} and value {v.shape} must share "
-                         "their leading (batch) dims")
+    try:
+        lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{where}: the leading (batch) dims of query {q.shape}, key {k.shape} and "
+                         f"value {v.shape} do not broadcast together") from None
     if k.shape[-1] != q.shape[-1] or v.shape[-2] != k.shape[-2]:
         raise ValueError(f"{where}: expected query (..., L, E), key (..., S, E), value (..., S, Ev); "
                          f"got query {q.shape}, key {k.shape}, value {v.shape}")
+    return lead
 
 
-def _scores_shape(q, k):
-    return q.shape[:-1] + (k.shape[-2],)                     # (..., L, S)
+def _broadcast_batch(t, lead):
+    """t (..., X, Y) broadcast to (*lead, X, Y) (a view; its gradient is summed back)."""
+    return t if t.shape[:-2] == lead else broadcast_to(t, lead + t.shape[-2:])
 
 
 def _check_mask(attn_mask, target, where):
@@ -159,8 +164,8 @@ def attention_composed(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, 
     replaced by 0 before the softmax (no NaN) and its weights zeroed after.
     """
     q, k, v = (as_tensor(t, where="attention_composed") for t in (q, k, v))
-    _check_qkv(q, k, v, "attention_composed")
-    attn_mask = _check_mask(attn_mask, _scores_shape(q, k), "attention_composed")
+    lead = _check_qkv(q, k, v, "attention_composed")
+    attn_mask = _check_mask(attn_mask, lead + (q.shape[-2], k.shape[-2]), "attention_composed")
     scores = matmul(q, k.swapaxes(-1, -2)) * _scale(scale, q.shape[-1])   # (..., L, E) @ (..., E, S)
     const = _constant_mask(attn_mask, is_causal, q.shape[-2], k.shape[-2], q.dtype)
     total = const
@@ -192,19 +197,19 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     that requires grad; everything else runs the fused kernel.
     """
     q, k, v = (as_tensor(t, where="scaled_dot_product_attention") for t in (q, k, v))
-    _check_qkv(q, k, v, "scaled_dot_product_attention")
-    attn_mask = _check_mask(attn_mask, _scores_shape(q, k), "scaled_dot_product_attention")
+    lead = _check_qkv(q, k, v, "scaled_dot_product_attention")
+    attn_mask = _check_mask(attn_mask, lead + (q.shape[-2], k.shape[-2]), "scaled_dot_product_attention")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p!r}")
     mask_grad = isinstance(attn_mask, Tensor) and attn_mask.requires_grad
     if dropout_p > 0.0 or mask_grad:
         return attention_composed(q, k, v, attn_mask, dropout_p, is_causal, scale)[0]
-    lead = q.shape[:-2]
     mask = None
     if attn_mask is not None:
         mask = _mask_4d(_array(attn_mask), lead)
     dtype = np.result_type(q.dtype, k.dtype, v.dtype)
-    q4, k4, v4 = (_as_4d(t if t.dtype == dtype else t.astype(dtype)) for t in (q, k, v))
+    q4, k4, v4 = (_as_4d(_broadcast_batch(t if t.dtype == dtype else t.astype(dtype), lead))
+                  for t in (q, k, v))
     out = ScaledDotProductAttention.apply(q4, k4, v4, mask=mask, is_causal=bool(is_causal),
                                           scale=_scale(scale, q.shape[-1]))
     return out.reshape(lead + out.shape[-2:])                # (B, H, L, Ev) -> (..., L, Ev)
@@ -226,6 +231,7 @@ def _sdpa_samples(r):
         Sample("additive mask", (q, k, v), {"attn_mask": add}),
         Sample("fully masked row", (q, k, v), {"attn_mask": dead}),
         Sample("3-d, scale", (rand(r, 2, 3, 4), rand(r, 2, 2, 4), rand(r, 2, 2, 2)), {"scale": 0.7}),
+        Sample("broadcast batch", (rand(r, 2, 1, 3, 4), rand(r, 1, 2, 5, 4), rand(r, 2, 2, 5, 3))),
         Sample("5-d", (rand(r, 2, 1, 2, 2, 3), rand(r, 2, 1, 2, 3, 3), rand(r, 2, 1, 2, 3, 3)),
                {"attn_mask": r.random((2, 1, 1, 2, 3)) > 0.3}),
     ]

@@ -115,6 +115,38 @@ def test_sdpa_any_number_of_leading_dims(shape):
     np.testing.assert_allclose(out.data, ref.data, atol=1e-12)
 
 
+@pytest.mark.parametrize("shapes, kwargs", [
+    (((2, 3, 4, 5), (1, 3, 6, 5), (1, 3, 6, 7)), {}),
+    (((1, 3, 4, 5), (2, 1, 6, 5), (2, 3, 6, 7)), {"is_causal": True}),
+    (((3, 4, 5), (2, 3, 6, 5), (1, 6, 7)), {"attn_mask": "bool"}),
+])
+def test_sdpa_broadcasts_batch_dims_like_torch(shapes, kwargs):
+    # was: "must share their leading (batch) dims"; PyTorch broadcasts them
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    arrays = [rng.normal(size=s) for s in shapes]
+    if kwargs.get("attn_mask") == "bool":
+        kwargs = {"attn_mask": rng.random((shapes[0][-2], shapes[1][-2])) > 0.3}
+    mine = [sn.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    tkw = {k: torch.tensor(v) if k == "attn_mask" else v for k, v in kwargs.items()}
+    ref = torch.nn.functional.scaled_dot_product_attention(*theirs, **tkw)
+    g = rng.normal(size=tuple(ref.shape))
+    ref.backward(torch.tensor(g))
+    for path in (F.scaled_dot_product_attention, lambda *a, **kw: attention_composed(*a, **kw)[0]):
+        out = path(*mine, **kwargs)
+        np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-12)
+        for m, t in zip(sn.grad(out, mine, g), theirs):
+            assert m.shape == tuple(t.shape)
+            np.testing.assert_allclose(m, t.grad.numpy(), atol=1e-12)
+
+
+def test_sdpa_batch_dims_that_do_not_broadcast_name_the_shapes():
+    q, k = sn.tensor(np.zeros((2, 3, 4))), sn.tensor(np.zeros((3, 5, 4)))
+    with pytest.raises(ValueError, match=r"scaled_dot_product_attention.*\(2, 3, 4\).*\(3, 5, 4\)"):
+        F.scaled_dot_product_attention(q, k, k)
+
+
 def test_sdpa_float_mask_that_requires_grad_gets_gradient():
     rng = np.random.default_rng(5)
     q, k, v = _t(rng, 2, 3, 4), _t(rng, 2, 3, 4), _t(rng, 2, 3, 4)

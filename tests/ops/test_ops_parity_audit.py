@@ -61,12 +61,7 @@ def _torch_pair(a):
     return sn.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
 
 
-NUMBA_MASKED_LOGITS = pytest.mark.xfail(
-    strict=True, reason="numba_cpu.cross_entropy adds eps / C * smooth_i with eps = 0 and "
-                        "smooth_i = inf for a -inf logit (0 * inf = nan); reported, not in this file's scope")
-
-
-@pytest.mark.parametrize("backend", ["numpy", pytest.param("numba", marks=NUMBA_MASKED_LOGITS)])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_cross_entropy_with_masked_logits_matches_torch(backend, reduction, weighted):
