@@ -95,15 +95,21 @@ def _project(x, w_ih, b_ih):
 # ----------------------------------------------------------------------------
 # parameters, input and state handling shared by the cells and the layers
 # ----------------------------------------------------------------------------
-def _add_parameters(module, suffix, input_size, hidden_size, gates, bias):
+def _add_parameters(module, suffix, input_size, hidden_size, gates, bias, proj_size=0):
     """Register weight_ih{suffix} (G*H, I), weight_hh{suffix} (G*H, H) and
-    bias_ih{suffix}, bias_hh{suffix} (G*H,) (or None), all U(-1/sqrt(H), 1/sqrt(H))."""
+    bias_ih{suffix}, bias_hh{suffix} (G*H,) (or None), all U(-1/sqrt(H), 1/sqrt(H));
+    with a projection (LSTM, P = proj_size > 0) weight_hh is (G*H, P) and
+    weight_hr{suffix} (P, H) follows the biases, as in PyTorch."""
     k = 1.0 / math.sqrt(hidden_size)
     shapes = {"weight_ih": (gates * hidden_size, input_size),
-              "weight_hh": (gates * hidden_size, hidden_size)}
+              "weight_hh": (gates * hidden_size, proj_size or hidden_size)}
     if bias:
         shapes.update(bias_ih=(gates * hidden_size,), bias_hh=(gates * hidden_size,))
-    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    if proj_size:
+        shapes["weight_hr"] = (proj_size, hidden_size)
+        names += ("weight_hr",)
+    for name in names:
         value = None
         if name in shapes:
             data = default_generator().uniform(-k, k, size=shapes[name])
@@ -256,15 +262,26 @@ class _RNNBase(Module):
     bidirectional.  Returns (output (T, B, D*H), h_n (L*D, B, H)); the LSTM
     returns (output, (h_n, c_n)).  Layer k > 0 reads the D*H outputs of layer
     k-1, after dropout (training only, not after the last layer).
+
+    LSTM with ``proj_size`` P > 0 (PyTorch's LSTMP): h_t = W_hr (o_t * tanh(c_t)),
+    so h_0, h_n, the outputs (D*P) and the input of layer k > 0 have size P, while
+    c stays H; it runs on the composed path.
     """
 
     mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, path="fused"):
+                 dropout=0.0, bidirectional=False, path="fused", proj_size=0):
         super().__init__()
         name = type(self).__name__
         _check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
+        if proj_size:
+            if self.mode != "lstm":
+                raise ValueError(f"{name}: proj_size is only supported by LSTM, got proj_size={proj_size!r}")
+            _check_sizes(name, proj_size=proj_size)
+            if proj_size >= hidden_size:
+                raise ValueError(f"{name}: proj_size ({proj_size}) must be smaller than hidden_size "
+                                 f"({hidden_size})")
         if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout <= 1):
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
@@ -274,14 +291,19 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: path must be 'fused' or 'composed', got {path!r}")
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
-        self.bidirectional, self.path = bool(bidirectional), path
+        self.bidirectional, self.path, self.proj_size = bool(bidirectional), path, int(proj_size)
         self._step_hook = None      # diagnostics: called (layer, direction, t, h) on the composed path
         D = 2 if self.bidirectional else 1
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else D * self.hidden_size
+            layer_input = self.input_size if layer == 0 else D * self._h_size
             for d in range(D):
                 _add_parameters(self, self._suffix(layer, d), layer_input, self.hidden_size,
-                                GATES[self.mode], self.bias)
+                                GATES[self.mode], self.bias, self.proj_size)
+
+    @property
+    def _h_size(self):
+        """The size of h (and of each direction's output): proj_size if set, else hidden_size."""
+        return self.proj_size or self.hidden_size
 
     @staticmethod
     def _suffix(layer, direction):
@@ -315,9 +337,10 @@ class _RNNBase(Module):
         if hx is None:
             return [(None,) * n_state] * n
         hx = _state_tuple(where, hx, n_state, "(h_0, c_0)")
-        shape = (n, batch, self.hidden_size) if batched else (n, self.hidden_size)
+        sizes = (self._h_size, self.hidden_size)                        # h, c
         dtype = self.weight_ih_l0.dtype
-        states = [_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape) for s in hx]
+        states = [_check_state(where, "hx", _as_float(s, dtype, where, "hx"),
+                               (n, batch, size) if batched else (n, size)) for s, size in zip(hx, sizes)]
         states = states if batched else [s.unsqueeze(1) for s in states]  # (n, H) -> (n, 1, H)
         return [tuple(s[k] for s in states) for k in range(n)]
 
@@ -346,7 +369,7 @@ class _RNNBase(Module):
     def _run_direction(self, x, state, layer, direction):
         """(hs (T, B, H), final state tuple) of one layer and direction."""
         weights = self._direction_weights(layer, direction)
-        if self.path == "fused":
+        if self.path == "fused" and not self.proj_size:
             return self._run_fused(x, state, weights, direction == 1)
         return self._run_composed(x, state, weights, layer, direction)
 
@@ -362,9 +385,11 @@ class _RNNBase(Module):
 
     def _run_composed(self, x, state, weights, layer, direction):
         w_ih, w_hh, b_ih, b_hh = weights
+        w_hr = getattr(self, "weight_hr" + self._suffix(layer, direction)) if self.proj_size else None
         T, B = x.shape[:2]
-        zeros = np.zeros((B, self.hidden_size), x.dtype)
-        state = tuple(Tensor._wrap(zeros) if s is None else s for s in state)
+        sizes = (self._h_size, self.hidden_size)                        # h, c
+        state = tuple(Tensor._wrap(np.zeros((B, size), x.dtype)) if s is None else s
+                      for s, size in zip(state, sizes))
         xp = _project(x, w_ih, b_ih)                                    # (T, B, G*H)
         # one split for all steps (indexing xp[t] T times would scatter T full-size gradients)
         xps = [p.reshape(B, xp.shape[-1]) for p in ops.split(xp, T, axis=0)]  # T x (1, B, G*H) -> (B, G*H)
@@ -372,6 +397,8 @@ class _RNNBase(Module):
         hs = [None] * T
         for t in (range(T - 1, -1, -1) if direction else range(T)):
             state = step(xps[t], state, w_hh, b_hh)
+            if w_hr is not None:
+                state = (F.linear(state[0], w_hr), state[1])              # h = W_hr h: (B, H) -> (B, P)
             hs[t] = state[0]
             if self._step_hook is not None:
                 self._step_hook(layer, direction, t, state[0])
@@ -382,7 +409,7 @@ class _RNNBase(Module):
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False), ("path", "fused")):
+                              ("bidirectional", False), ("proj_size", 0), ("path", "fused")):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
         return s
@@ -408,11 +435,19 @@ class RNN(_RNNBase):
 
 class LSTM(_RNNBase):
     """Long short-term memory (equations in ``LSTMCell``; gate order i, f, g, o),
-    layer by layer.  Returns (output, (h_n, c_n)).  Parameters weight_ih_l{k}
+    layer by layer.  ``LSTM(input_size, hidden_size, num_layers=1, bias=True,
+    batch_first=False, dropout=0.0, bidirectional=False, proj_size=0,
+    path='fused')``.  Returns (output, (h_n, c_n)).  Parameters weight_ih_l{k}
     (4H, I_k), weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,)
-    (+ ``_reverse``), U(-1/sqrt(H), 1/sqrt(H))."""
+    (+ ``_reverse``), U(-1/sqrt(H), 1/sqrt(H)); with ``proj_size`` P > 0 also
+    weight_hr_l{k} (P, H), and weight_hh_l{k} is (4H, P) (see ``_RNNBase``)."""
 
     mode = "lstm"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, path="fused"):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, path, proj_size)
 
 
 class GRU(_RNNBase):

@@ -205,3 +205,38 @@ def test_module_zero_grad_set_to_none_false_zeroes_in_place_like_torch():
     _close(ours.weight.grad, theirs.weight.grad)
     ours.zero_grad()
     assert ours.weight.grad is None and ours.bias.grad is None
+
+
+@pytest.mark.parametrize("path", ["fused", "composed"])
+@pytest.mark.parametrize("layers,bidirectional,batched", [(2, True, True), (1, False, False)])
+def test_lstm_proj_size_matches_torch(path, layers, bidirectional, batched):
+    rng = np.random.default_rng(1)
+    kwargs = dict(num_layers=layers, bidirectional=bidirectional, batch_first=True, proj_size=2)
+    theirs = torch.nn.LSTM(3, 5, **kwargs).double()
+    ours = nn.LSTM(3, 5, path=path, **kwargs).double()
+    _copy(theirs, ours)                                      # weight_hr_l{k} after the biases
+    n = layers * (2 if bidirectional else 1)
+    x = rng.standard_normal((2, 4, 3) if batched else (4, 3))
+    h0, c0 = (rng.standard_normal((n, 2, s) if batched else (n, s)) for s in (2, 5))
+    th0, tc0 = torch.tensor(h0, requires_grad=True), torch.tensor(c0, requires_grad=True)
+    sh0, sc0 = sn.tensor(h0, requires_grad=True), sn.tensor(c0, requires_grad=True)
+    tx, sx = torch.tensor(x, requires_grad=True), sn.tensor(x, requires_grad=True)
+    t_out, (t_h, t_c) = theirs(tx, (th0, tc0))
+    s_out, (s_h, s_c) = ours(sx, (sh0, sc0))
+    for a, b in ((s_out, t_out), (s_h, t_h), (s_c, t_c)):
+        _close(a, b)
+    ((t_out ** 2).sum() + 2 * t_h.sum() + (t_c ** 2).sum()).backward()
+    ((s_out ** 2).sum() + 2 * s_h.sum() + (s_c ** 2).sum()).backward()
+    for a, b in ((sx, tx), (sh0, th0), (sc0, tc0)):
+        _close(a.grad, b.grad)
+    for (name, p), (_, q) in zip(theirs.named_parameters(), ours.named_parameters()):
+        _close(q.grad, p.grad)
+
+
+def test_lstm_proj_size_checks():
+    with pytest.raises(ValueError, match=r"LSTM: proj_size \(5\) must be smaller than hidden_size \(5\)"):
+        nn.LSTM(3, 5, proj_size=5)
+    with pytest.raises(ValueError, match="GRU: proj_size is only supported by LSTM"):
+        nn.GRU(3, 5, proj_size=2)
+    with pytest.raises(ValueError, match=r"LSTM: hx has shape \(1, 2, 5\), expected \(1, 2, 2\)"):
+        nn.LSTM(3, 5, proj_size=2)(np.zeros((4, 2, 3)), (np.zeros((1, 2, 5)), np.zeros((1, 2, 5))))
