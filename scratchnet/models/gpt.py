@@ -22,7 +22,8 @@ values) instead of a pass over the whole context. When the context exceeds
 token then), so cached and uncached generation agree exactly.
 """
 import math
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from ..ops.shape import cat
 from ..random import default_generator
 from ..sampling import check_sampling_args, sample_next
 from ..tensor import Tensor
+
+
+_MASK_BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")   # nanoGPT / GPT-2 causal masks
 
 
 @dataclass
@@ -119,15 +123,40 @@ class Block(nn.Module):
 
 
 def _config_from(config, kwargs):
+    """A checked copy of the configuration (a copy, so that ``crop_block_size``
+    on one model never changes another model built from the same GPTConfig)."""
     if config is not None and kwargs:
         raise TypeError(f"GPT: pass either a GPTConfig or keyword arguments, not both (got {sorted(kwargs)})")
     if config is None:
-        return GPTConfig(**kwargs)
-    if isinstance(config, GPTConfig):
-        return config
-    if isinstance(config, dict):
-        return GPTConfig(**config)
-    raise TypeError(f"GPT: config must be a GPTConfig or a dict, got {type(config).__name__}")
+        config = GPTConfig(**kwargs)
+    elif isinstance(config, GPTConfig):
+        config = replace(config)
+    elif isinstance(config, dict):
+        config = GPTConfig(**config)
+    else:
+        raise TypeError(f"GPT: config must be a GPTConfig or a dict, got {type(config).__name__}")
+    _check_config(config)
+    return config
+
+
+def _is_int(value):
+    """True for a Python or NumPy integer that is not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_config(config):
+    """TypeError unless the sizes are ints; ValueError unless vocab_size,
+    block_size, n_head, n_embd >= 1, n_layer >= 0 and n_head divides n_embd."""
+    for name, least in (("vocab_size", 1), ("block_size", 1), ("n_layer", 0), ("n_head", 1), ("n_embd", 1)):
+        value = getattr(config, name)
+        if not _is_int(value):
+            raise TypeError(f"GPT: {name} must be an int, got {value!r}")
+        if value < least:
+            raise ValueError(f"GPT: {name} must be >= {least}, got {value}")
+    if config.n_embd % config.n_head:
+        raise ValueError(f"GPT: n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
+    if not isinstance(config.bias, (bool, np.bool_)):
+        raise TypeError(f"GPT: bias must be a bool, got {config.bias!r}")
 
 
 class GPT(nn.Module):
@@ -162,10 +191,9 @@ class GPT(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        std_proj = 0.02 / math.sqrt(2 * self.config.n_layer)
         for name, m in self.named_modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                std = std_proj if name.endswith("c_proj") else 0.02
+            if isinstance(m, (nn.Linear, nn.Embedding)):                # c_proj exists only if n_layer >= 1
+                std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("c_proj") else 0.02
                 nn.init.normal_(m.weight, 0.0, std)
                 if getattr(m, "bias", None) is not None:
                     nn.init.zeros_(m.bias)
@@ -175,6 +203,20 @@ class GPT(nn.Module):
         embeddings count, being the tied lm_head). ``num_parameters()`` counts all."""
         n = self.num_parameters()
         return n - self.transformer.wpe.weight.size if non_embedding else n
+
+    def load_state_dict(self, state_dict, strict=True):
+        """``Module.load_state_dict``, also for nanoGPT checkpoints as saved:
+        the ``_orig_mod.`` prefix of a ``torch.compile``d model is stripped
+        (as nanoGPT's train.py does), and the constant causal-mask buffers
+        ``transformer.h.{i}.attn.bias`` (nanoGPT without flash attention) and
+        ``attn.masked_bias`` (GPT-2) are dropped: this model builds its mask."""
+        prefix = "_orig_mod."
+        cleaned = {}
+        for key, value in state_dict.items():
+            key = key[len(prefix):] if key.startswith(prefix) else key
+            if not _MASK_BUFFER.fullmatch(key):
+                cleaned[key] = value
+        return super().load_state_dict(cleaned, strict=strict)
 
     # ---------------------------------------------------------------- forward
     def _hidden(self, idx, start=0, caches=None):
@@ -201,6 +243,8 @@ class GPT(nn.Module):
             return logits, None
         targets = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
         B, T, V = logits.shape
+        if targets.shape != (B, T):
+            raise ValueError(f"GPT: targets must have the shape of idx {(B, T)}, got {targets.shape}")
         loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T),   # (B*T, V), (B*T,)
                                ignore_index=-1)
         return logits, loss
@@ -219,9 +263,14 @@ class GPT(nn.Module):
         return optim.AdamW(groups, lr=learning_rate, betas=tuple(betas), eps=eps)
 
     def crop_block_size(self, block_size):
-        """Shrink the context (model surgery, as nanoGPT): keep the first block_size positions."""
-        if block_size > self.config.block_size:
-            raise ValueError(f"GPT.crop_block_size: {block_size} > block_size {self.config.block_size}")
+        """Shrink the context (model surgery, as nanoGPT): keep the first block_size positions.
+        ``block_size`` is an int in [1, current block_size]."""
+        if not _is_int(block_size):
+            raise TypeError(f"GPT.crop_block_size: block_size must be an int, got {block_size!r}")
+        if not 1 <= block_size <= self.config.block_size:
+            raise ValueError(f"GPT.crop_block_size: block_size must be in [1, {self.config.block_size}] "
+                             f"(the current block_size), got {block_size}")
+        block_size = int(block_size)
         self.config.block_size = block_size
         wpe = self.transformer.wpe
         wpe.weight = nn.Parameter(wpe.weight.data[:block_size].copy())
@@ -231,6 +280,8 @@ class GPT(nn.Module):
     def generate_ids(self, ids, max_new_tokens, choose, use_cache=True):
         """The hook ``scratchnet.generate`` uses: continue the list ``ids`` by
         ``max_new_tokens`` tokens, ``choose(logits (V,)) -> int`` picking each."""
+        if len(ids) == 0:
+            raise ValueError("GPT.generate_ids: ids is empty; the model needs at least one token to continue")
         idx = np.asarray([ids], dtype=np.int64)                # (1, T)
         step = self._step_fn(use_cache)
         new = []
@@ -252,10 +303,15 @@ class GPT(nn.Module):
         context each step (the reference the cache is tested against).
         """
         check_sampling_args(temperature, top_k, top_p, where="GPT.generate")
-        rng = rng if rng is not None else (np.random.default_rng(seed) if seed is not None
+        if not _is_int(max_new_tokens):
+            raise TypeError(f"GPT.generate: max_new_tokens must be an int, got {max_new_tokens!r}")
+        if max_new_tokens < 0:
+            raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+        if seed is not None and not (_is_int(seed) and seed >= 0):
+            raise ValueError(f"GPT.generate: seed must be a non-negative int or None, got {seed!r}")
+        idx = _prompt_ids(idx)
+        rng = rng if rng is not None else (np.random.default_rng(int(seed)) if seed is not None
                                            else default_generator())
-        idx = np.array(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
-        idx = idx[None] if idx.ndim == 1 else idx
         was_training = self.training
         self.eval()
         try:
@@ -293,3 +349,18 @@ class GPT(nn.Module):
 
     def get_config(self):
         return asdict(self.config)
+
+
+def _prompt_ids(idx):
+    """``GPT.generate``'s prompt as an int64 array (B, T): integer ids (B, T),
+    or (T,) for one prompt, with T >= 1 (a Tensor, array or nested list)."""
+    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"GPT.generate: idx must hold integer token ids, got dtype {idx.dtype}")
+    if idx.ndim not in (1, 2):
+        raise ValueError(f"GPT.generate: idx must be (B, T) or (T,) token ids, got shape {idx.shape}")
+    idx = idx.astype(np.int64)[None] if idx.ndim == 1 else idx.astype(np.int64)
+    if idx.shape[1] == 0:
+        raise ValueError(f"GPT.generate: the prompt is empty (idx shape {idx.shape}); "
+                         "give at least one token per row")
+    return idx

@@ -1,0 +1,188 @@
+"""Regression tests from an audit of scratchnet.models: PyTorch (nanoGPT) parity on
+more shapes and options, nanoGPT checkpoints, argument checking, decoding edge
+cases, float32 throughout, and save/load round trips."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet.models import GPT, GPTConfig
+
+
+def _nanogpt(torch, cfg):
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_nanogpt.py"
+    spec = importlib.util.spec_from_file_location("torch_nanogpt", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.nanogpt_model(torch, cfg)
+
+
+# ------------------------------------------------------------------ GPT parity
+@pytest.mark.parametrize("cfg,B,T", [
+    (GPTConfig(block_size=8, vocab_size=7, n_layer=1, n_head=1, n_embd=5, bias=True), 1, 1),
+    (GPTConfig(block_size=8, vocab_size=7, n_layer=2, n_head=3, n_embd=9, bias=False), 2, 3),
+    (GPTConfig(block_size=5, vocab_size=13, n_layer=3, n_head=2, n_embd=6, dropout=0.3), 4, 5),
+])
+def test_matches_nanogpt_on_other_shapes_and_in_eval_mode(cfg, B, T):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = _nanogpt(torch, cfg)
+    mine = GPT(cfg).eval()                                       # dropout > 0 is off in eval mode
+    assert list(mine.state_dict()) == list(theirs.state_dict())
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, cfg.vocab_size, (B, T))
+    y = rng.integers(0, cfg.vocab_size, (B, T))
+    y[-1, -1] = -1
+    logits, loss = mine(x, y)
+    tlogits, tloss = theirs(torch.tensor(x), torch.tensor(y))
+    assert logits.dtype == np.float32 and loss.dtype == np.float32
+    np.testing.assert_allclose(logits.data, tlogits.detach().numpy(), atol=2e-5, rtol=0)
+    np.testing.assert_allclose(loss.item(), tloss.item(), atol=2e-5)
+    loss.backward()
+    tloss.backward()
+    tparams = dict(theirs.named_parameters())
+    for name, p in mine.named_parameters():
+        assert p.grad.dtype == np.float32, name
+        np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), atol=2e-4, rtol=0, err_msg=name)
+    n_theirs = sum(p.numel() for p in theirs.parameters()) - theirs.transformer.wpe.weight.numel()
+    assert mine.get_num_params() == n_theirs
+
+
+def test_loads_a_compiled_nanogpt_checkpoint_with_mask_buffers():
+    """nanoGPT without flash attention keeps a causal-mask buffer ``attn.bias``
+    per block, and a torch.compile'd model prefixes keys with ``_orig_mod.``."""
+    torch = pytest.importorskip("torch")
+    cfg = GPTConfig(block_size=6, vocab_size=9, n_layer=2, n_head=2, n_embd=4)
+    torch.manual_seed(1)
+    theirs = _nanogpt(torch, cfg)
+    state = {"_orig_mod." + k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    for i in range(cfg.n_layer):
+        state[f"_orig_mod.transformer.h.{i}.attn.bias"] = np.tril(np.ones((1, 1, 6, 6), np.float32))
+    mine = GPT(cfg)
+    mine.load_state_dict(state)
+    assert mine.transformer.wte.weight is mine.lm_head.weight   # still tied after loading
+    x = np.random.default_rng(2).integers(0, 9, (2, 6))
+    tlogits, _ = theirs(torch.tensor(x), torch.tensor(x))
+    np.testing.assert_allclose(mine(x)[0].data, tlogits.detach().numpy(), atol=2e-5, rtol=0)
+    with pytest.raises(ValueError, match="unexpected keys"):
+        mine.load_state_dict({**state, "transformer.h.0.attn.c_attn.extra": np.zeros(1)})
+
+
+def test_gpt_with_no_layers_builds_and_runs():
+    model = GPT(vocab_size=5, block_size=4, n_layer=0, n_head=1, n_embd=4)
+    logits, loss = model(np.array([[1, 2, 3]]), np.array([[2, 3, 4]]))
+    assert logits.shape == (1, 3, 5) and np.isfinite(loss.item())
+
+
+# ------------------------------------------------------------ GPT bad inputs
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(vocab_size=0), ValueError, "vocab_size must be >= 1"),
+    (dict(block_size=0), ValueError, "block_size must be >= 1"),
+    (dict(n_head=0), ValueError, "n_head must be >= 1"),
+    (dict(n_layer=-1), ValueError, "n_layer must be >= 0"),
+    (dict(n_embd=8.0), TypeError, "n_embd must be an int"),
+    (dict(n_embd=6, n_head=4), ValueError, "multiple of n_head"),
+    (dict(bias="no"), TypeError, "bias must be a bool"),
+])
+def test_gpt_config_errors(kwargs, exc, match):
+    cfg = dict(vocab_size=5, block_size=4, n_layer=1, n_head=2, n_embd=4)
+    with pytest.raises(exc, match=match):
+        GPT(**{**cfg, **kwargs})
+    with pytest.raises(TypeError, match="n_layer must be an int, got None"):
+        GPT(5, 4)                                                 # sizes missing
+
+
+def test_gpt_bad_ids_and_targets():
+    model = GPT(vocab_size=5, block_size=4, n_layer=1, n_head=2, n_embd=4)
+    x = np.array([[1, 2, 3], [0, 4, 1]])
+    with pytest.raises(IndexError, match=r"Embedding\(5, 4\).*index 5"):
+        model(np.array([[1, 5]]))
+    with pytest.raises(IndexError, match=r"Embedding\(5, 4\).*index -1"):
+        model(np.array([[-1, 2]]))
+    with pytest.raises(TypeError, match="integers"):
+        model(x.astype(np.float32))
+    for bad in (x[0], x[None]):
+        with pytest.raises(ValueError, match=r"GPT: idx must be \(B, T\)"):
+            model(bad)
+    for bad in (x[:, :2], x.reshape(-1), x.T):
+        with pytest.raises(ValueError, match=r"GPT: targets must have the shape of idx \(2, 3\)"):
+            model(x, bad)
+    with pytest.raises(IndexError, match="target class 5"):
+        model(x, np.full_like(x, 5))
+
+
+def test_crop_block_size_checks_and_leaves_other_models_alone():
+    cfg = GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=2, n_embd=4)
+    a, b = GPT(cfg), GPT(cfg)
+    a.crop_block_size(3)
+    assert a.transformer.wpe.weight.shape == (3, 4) and a(np.zeros((1, 3), np.int64))[0].shape == (1, 3, 5)
+    assert cfg.block_size == 8 and b.config.block_size == 8
+    assert b(np.zeros((1, 8), np.int64))[0].shape == (1, 8, 5)
+    with pytest.raises(ValueError, match="block_size is only 3"):
+        a(np.zeros((1, 4), np.int64))
+    for bad, exc in ((0, ValueError), (-1, ValueError), (4, ValueError), (2.5, TypeError)):
+        with pytest.raises(exc, match="GPT.crop_block_size"):
+            a.crop_block_size(bad)
+    assert a.config.block_size == 3
+
+
+# ------------------------------------------------------------ GPT generation
+def _sharp_gpt(seed, **kw):
+    sn.manual_seed(seed)
+    model = GPT(**{**dict(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8), **kw})
+    for p in model.parameters():                                  # larger weights: less flat logits
+        p.data *= 5
+    return model
+
+
+def test_generate_long_prompt_batch_cached_and_uncached_agree_when_sampling():
+    model = _sharp_gpt(0)
+    prompt = np.random.default_rng(0).integers(0, 11, (3, 12))    # longer than block_size = 8
+    kw = dict(temperature=0.8, top_k=50, top_p=0.9, seed=1)
+    cached = model.generate(prompt, 6, **kw).data
+    uncached = model.generate(prompt, 6, use_cache=False, **kw).data
+    assert cached.shape == (3, 18) and cached.dtype == np.int64
+    np.testing.assert_array_equal(cached, uncached)
+    np.testing.assert_array_equal(cached[:, :12], prompt)
+
+
+def test_generate_greedy_equals_argmax_and_temperature_zero():
+    model = _sharp_gpt(1)
+    prompt = np.array([[3, 1, 4, 1, 5, 9, 2, 6, 5]])              # 9 tokens: only the last 8 are seen
+    model.eval()
+    with sn.no_grad():
+        expected = int(np.argmax(model(prompt[:, -8:])[0].data[0, -1]))
+    for kw in (dict(greedy=True), dict(temperature=0), dict(top_k=1, seed=0), dict(top_p=1e-6, seed=0)):
+        assert int(model.generate(prompt, 1, **kw).data[0, -1]) == expected, kw
+    a = model.generate(prompt[0], 4, top_p=1.0, seed=3).data      # a 1-D prompt is one row
+    assert a.shape == (1, 13)
+    np.testing.assert_array_equal(a, model.generate(prompt, 4, seed=3).data)
+
+
+@pytest.mark.parametrize("prompt,kwargs,exc,match", [
+    (np.array([[1.0, 2.0]]), {}, TypeError, "integer token ids"),
+    (np.zeros((1, 1, 2), np.int64), {}, ValueError, r"\(B, T\) or \(T,\)"),
+    (np.array(3), {}, ValueError, r"\(B, T\) or \(T,\)"),
+    (np.zeros((1, 0), np.int64), {}, ValueError, "prompt is empty"),
+    (np.array([[11]]), {}, IndexError, r"Embedding\(11, 8\).*index 11"),
+    (np.array([[1]]), dict(max_new_tokens=-1), ValueError, "max_new_tokens must be >= 0"),
+    (np.array([[1]]), dict(max_new_tokens=2.0), TypeError, "max_new_tokens must be an int"),
+    (np.array([[1]]), dict(max_new_tokens=True), TypeError, "max_new_tokens must be an int"),
+    (np.array([[1]]), dict(seed=-1), ValueError, "seed must be a non-negative int"),
+])
+def test_generate_bad_inputs(prompt, kwargs, exc, match):
+    model = _sharp_gpt(2)
+    kwargs = {"max_new_tokens": 2, **kwargs}
+    with pytest.raises(exc, match=match):
+        model.generate(prompt, **kwargs)
+
+
+def test_generate_ids_needs_a_token():
+    """What ``scratchnet.generate`` calls; a tokenizer may encode a prompt to no ids."""
+    with pytest.raises(ValueError, match="GPT.generate_ids: ids is empty"):
+        _sharp_gpt(2).generate_ids([], 2, lambda logits: 0)
+
+
