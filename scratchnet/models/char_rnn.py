@@ -48,11 +48,20 @@ class CharRNN(nn.Module):
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"CharRNN: cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        sizes = dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
+                     embedding_dim=embedding_dim)
+        for name, value in sizes.items():
+            if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"CharRNN: {name} must be an int, got {value!r}")
+            if value < 1:
+                raise ValueError(f"CharRNN: {name} must be >= 1, got {value}")
         self.config = CharRNNConfig(int(vocab_size), cell, int(hidden_size), int(num_layers),
                                     int(embedding_dim), float(dropout), path)
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        # dropout between recurrent layers only when there are several (one layer:
+        # self.drop below still applies it, so the recurrent layer's warning would mislead)
         self.rnn = _CELLS[cell](embedding_dim, hidden_size, num_layers, batch_first=True,
-                                dropout=dropout, path=path)
+                                dropout=dropout if num_layers > 1 else 0.0, path=path)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
 

@@ -2,13 +2,14 @@
 more shapes and options, nanoGPT checkpoints, argument checking, decoding edge
 cases, float32 throughout, and save/load round trips."""
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import scratchnet as sn
-from scratchnet.models import GPT, GPTConfig
+from scratchnet.models import GPT, CharRNN, GPTConfig
 
 
 def _nanogpt(torch, cfg):
@@ -184,5 +185,65 @@ def test_generate_ids_needs_a_token():
     """What ``scratchnet.generate`` calls; a tokenizer may encode a prompt to no ids."""
     with pytest.raises(ValueError, match="GPT.generate_ids: ids is empty"):
         _sharp_gpt(2).generate_ids([], 2, lambda logits: 0)
+
+
+# ------------------------------------------------------------------ CharRNN
+def _torch_char_rnn(torch, model, cell):
+    cfg = model.config
+    tnn = torch.nn
+    rnn = {"lstm": tnn.LSTM, "gru": tnn.GRU, "rnn": tnn.RNN}[cell]
+
+    class Twin(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = tnn.Embedding(cfg.vocab_size, cfg.embedding_dim)
+            self.rnn = rnn(cfg.embedding_dim, cfg.hidden_size, cfg.num_layers, batch_first=True)
+            self.head = tnn.Linear(cfg.hidden_size, cfg.vocab_size)
+
+        def forward(self, ids, state=None):
+            out, state = self.rnn(self.embedding(ids), state)
+            return self.head(out), state
+
+    twin = Twin()
+    twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    return twin
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_char_rnn_matches_pytorch_with_carried_state(cell):
+    torch = pytest.importorskip("torch")
+    sn.manual_seed(3)
+    model = CharRNN(9, cell, hidden_size=6, num_layers=2, embedding_dim=5, dropout=0.3).eval()
+    twin = _torch_char_rnn(torch, model, cell)
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 9, (2, 4)), rng.integers(0, 9, (2, 3))
+    logits, state = model(a)
+    logits2, _ = model(b, CharRNN.detach_state(state))
+    with torch.no_grad():
+        tl, tstate = twin(torch.tensor(a))
+        tl2, _ = twin(torch.tensor(b), tstate)
+    for mine, theirs in ((logits, tl), (logits2, tl2)):
+        assert mine.dtype == np.float32
+        np.testing.assert_allclose(mine.data, theirs.numpy(), atol=1e-5, rtol=0)
+
+
+def test_char_rnn_one_layer_dropout_does_not_warn_and_still_applies():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = CharRNN(7, "gru", hidden_size=6, num_layers=1, embedding_dim=4, dropout=0.5)
+    x = np.ones((2, 5), np.int64)
+    sn.manual_seed(0)
+    assert not np.array_equal(model(x)[0].data, model(x)[0].data)   # dropout before the head
+    model.eval()
+    np.testing.assert_array_equal(model(x)[0].data, model(x)[0].data)
+
+
+@pytest.mark.parametrize("kwargs,exc", [
+    (dict(vocab_size=7.5), TypeError), (dict(hidden_size=0), ValueError),
+    (dict(num_layers=True), TypeError), (dict(embedding_dim=-2), ValueError),
+])
+def test_char_rnn_size_errors(kwargs, exc):
+    with pytest.raises(exc, match="CharRNN: " + next(iter(kwargs))):
+        CharRNN(**{"vocab_size": 7, **kwargs})
 
 
