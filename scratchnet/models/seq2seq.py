@@ -19,6 +19,7 @@ Token conventions: ``pad_id`` pads both sides (masked in the attention,
 ignored in the loss via ``ignore_index=pad_id``), the decoder input starts
 with ``bos_id`` and the target ends with ``eos_id``.
 """
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -94,8 +95,12 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src, tgt_in):
         """Teacher forcing: tgt_in is the gold target shifted right (bos first)."""
+        src, tgt_in = _ids(src, "Seq2Seq", "src"), _ids(tgt_in, "Seq2Seq", "tgt_in")
+        if src.shape[0] != tgt_in.shape[0]:
+            raise ValueError(f"Seq2Seq: src {src.shape} and tgt_in {tgt_in.shape} must have the same "
+                             "batch size")
         enc, state, mask = self.encode(src)
-        logits, _, weights = self.decode(_ids(tgt_in, "Seq2Seq", "tgt_in"), enc, state, mask)
+        logits, _, weights = self.decode(tgt_in, enc, state, mask)
         return logits, weights
 
     # ------------------------------------------------------------ decoding
@@ -104,8 +109,9 @@ class Seq2Seq(nn.Module):
         """The most likely token at every step, fed back as the next input.
 
         Returns (tokens (B, L) int64 with ``eos_id`` included and ``pad_id``
-        after it, weights (B, L, S)); L <= max_len (stops once every row has
-        produced eos)."""
+        after it, weights (B, L, S), zero after eos); 1 <= L <= max_len (stops
+        once every row has produced eos)."""
+        _check_count(max_len, "Seq2Seq.greedy_decode", "max_len")
         enc, state, mask = self.encode(src)
         B = enc.shape[0]
         y = np.full((B, 1), self.config.bos_id, dtype=np.int64)
@@ -115,7 +121,7 @@ class Seq2Seq(nn.Module):
             logits, state, w = self.decode(y, enc, state, mask)         # (B, 1, V)
             y = logits.data[:, -1].argmax(axis=-1)[:, None]             # (B, 1)
             tokens.append(np.where(done, self.config.pad_id, y[:, 0]))
-            weights.append(w.data[:, 0])
+            weights.append(np.where(done[:, None], 0, w.data[:, 0]))    # (B, S)
             done |= y[:, 0] == self.config.eos_id
             if done.all():
                 break
@@ -127,9 +133,19 @@ class Seq2Seq(nn.Module):
         outputs by total log-probability; a hypothesis ends at eos; the final
         choice maximises logp / len**length_penalty.
 
-        Returns (tokens (B, L) int64 padded with ``pad_id``, weights (B, L, S))
-        of the best hypothesis of each row."""
-        src = _ids(src, "Seq2Seq.beam_search", "src")
+        Returns (tokens (B, L) int64 padded with ``pad_id``, weights (B, L, S),
+        zero at the padding) of the best hypothesis of each row; beam_size=1 is
+        greedy_decode."""
+        where = "Seq2Seq.beam_search"
+        src = _ids(src, where, "src")
+        _check_count(beam_size, where, "beam_size")
+        _check_count(max_len, where, "max_len")
+        if not isinstance(length_penalty, numbers.Real) or isinstance(length_penalty, (bool, np.bool_)):
+            raise TypeError(f"{where}: length_penalty must be a number, got {length_penalty!r}")
+        if not np.isfinite(length_penalty):
+            raise ValueError(f"{where}: length_penalty must be finite, got {length_penalty!r}")
+        if src.shape[0] == 0:
+            return np.zeros((0, 0), dtype=np.int64), np.zeros((0, 0, src.shape[1]), dtype=self.out.weight.dtype)
         results = [self._beam_one(src[b:b + 1], beam_size, max_len, length_penalty)
                    for b in range(src.shape[0])]
         L = max(len(t) for t, _ in results)
@@ -171,11 +187,21 @@ class Seq2Seq(nn.Module):
         return np.array(best[0], dtype=np.int64), np.stack(best[1])
 
 
+def _check_count(value, where, name):
+    """TypeError unless ``value`` is an int (not a bool), ValueError unless >= 1."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{where}: {name} must be >= 1, got {value}")
+
+
 def _ids(ids, where, what):
+    """``ids`` as an integer array (B, T): TypeError for another dtype, ValueError for another rank."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
-    if ids.ndim != 2 or ids.dtype.kind not in "iu":
-        raise ValueError(f"{where}: {what} must be (B, T) integer ids, got shape {ids.shape} "
-                         f"and dtype {ids.dtype}")
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{where}: {what} must hold integer ids, got dtype {ids.dtype} (shape {ids.shape})")
+    if ids.ndim != 2:
+        raise ValueError(f"{where}: {what} must be (B, T) integer ids, got shape {ids.shape}")
     return ids
 
 

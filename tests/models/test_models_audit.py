@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
-from scratchnet.models import GPT, CharRNN, GPTConfig
+from scratchnet.models import GPT, CharRNN, GPTConfig, Seq2Seq
 
 
 def _nanogpt(torch, cfg):
@@ -245,5 +245,53 @@ def test_char_rnn_one_layer_dropout_does_not_warn_and_still_applies():
 def test_char_rnn_size_errors(kwargs, exc):
     with pytest.raises(exc, match="CharRNN: " + next(iter(kwargs))):
         CharRNN(**{"vocab_size": 7, **kwargs})
+
+
+# ------------------------------------------------------------------ Seq2Seq
+@pytest.mark.parametrize("cell,attention", [("gru", "additive"), ("lstm", "dot")])
+def test_beam_of_one_is_greedy_including_attention_weights(cell, attention):
+    for seed in range(3):
+        sn.manual_seed(seed)
+        model = Seq2Seq(7, 6, 4, 8, cell=cell, attention=attention, num_layers=2)
+        for p in model.parameters():                              # sharper outputs: eos at various steps
+            p.data *= 3
+        src = np.random.default_rng(seed).integers(0, 7, (3, 5))
+        src[:, 0] = 3
+        tokens, weights = model.greedy_decode(src, 8)
+        btokens, bweights = model.beam_search(src, 1, 8)
+        np.testing.assert_array_equal(tokens, btokens)
+        np.testing.assert_allclose(weights, bweights, atol=1e-6)
+        after_eos = np.cumsum(tokens == model.config.eos_id, axis=1) - (tokens == model.config.eos_id) > 0
+        assert (weights[after_eos] == 0).all()                    # padding carries no attention
+
+
+def test_seq2seq_bad_inputs():
+    model = Seq2Seq(7, 9, 4, 6)
+    src = np.array([[3, 4, 5], [4, 5, 0]])
+    with pytest.raises(ValueError, match=r"Seq2Seq: src \(2, 3\) and tgt_in \(1, 2\)"):
+        model(src, src[:1, :2])
+    with pytest.raises(TypeError, match="Seq2Seq: src must hold integer ids"):
+        model(src.astype(float), src)
+    with pytest.raises(ValueError, match=r"tgt_in must be \(B, T\)"):
+        model(src, src[0])
+    with pytest.raises(IndexError, match=r"Embedding\(9, 4"):
+        model(src, src + 5)
+    for call, match in ((lambda: model.greedy_decode(src, 0), "greedy_decode: max_len must be >= 1"),
+                        (lambda: model.beam_search(src, 0), "beam_search: beam_size must be >= 1"),
+                        (lambda: model.beam_search(src, 2, max_len=0), "beam_search: max_len must be >= 1")):
+        with pytest.raises(ValueError, match=match):
+            call()
+    with pytest.raises(TypeError, match="beam_size must be an int"):
+        model.beam_search(src, 2.0)
+    with pytest.raises(ValueError, match="length_penalty must be finite"):
+        model.beam_search(src, 2, length_penalty=float("nan"))
+    with pytest.raises(TypeError, match="length_penalty must be a number"):
+        model.beam_search(src, 2, length_penalty="1")
+
+
+def test_seq2seq_empty_batch_decodes_to_empty():
+    model = Seq2Seq(7, 9, 4, 6)
+    tokens, weights = model.beam_search(np.zeros((0, 3), np.int64), 2, 4)
+    assert tokens.shape == (0, 0) and weights.shape == (0, 0, 3) and weights.dtype == np.float32
 
 
