@@ -72,8 +72,7 @@ class TransformerClassifier(nn.Module):
         if ids.shape[1] > self.config.max_len:
             raise ValueError(f"TransformerClassifier: sequence length {ids.shape[1]} exceeds "
                              f"max_len {self.config.max_len}")
-        real = ids != self.config.pad_idx if mask is None else np.asarray(
-            mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        real = ids != self.config.pad_idx if mask is None else _real_tokens(mask)
         if real.shape != ids.shape:
             raise ValueError(f"TransformerClassifier: mask {real.shape} must match ids {ids.shape}")
         B, d = ids.shape[0], self.config.d_model
@@ -89,3 +88,13 @@ class TransformerClassifier(nn.Module):
             w = (real / np.maximum(real.sum(axis=1, keepdims=True), 1)).astype(h.dtype)  # (B, T)
             z = (h * w[:, :, None]).sum(axis=1)                     # (B, T, d) -> (B, d)
         return self.head(self.dropout(z))
+
+
+def _real_tokens(mask):
+    """A (B, T) mask (Tensor or array; bool, or numbers that are all 0 or 1, as
+    an attention_mask) as a bool array True at real tokens; ValueError otherwise."""
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
+        raise ValueError(f"TransformerClassifier: mask must be boolean (True at real tokens) or hold only "
+                         f"0 and 1, got values {np.unique(mask)[:5].tolist()} (dtype {mask.dtype})")
+    return mask.astype(bool)
