@@ -40,7 +40,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         x, weight, bias = _common_float(x, weight, bias)
-        x2 = x.reshape(-1, x.shape[-1])                       # (..., in) -> (N, in)
+        x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # (..., in) -> (N, in); in may be 0
         y = np.matmul(x2, weight.T)                           # (N, in) @ (in, out) -> (N, out)
         if bias is not None:
             y += bias
@@ -52,7 +52,7 @@ class Linear(Function):
     def backward(ctx, g):
         x2, weight = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])                       # (..., out) -> (N, out)
+        g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])  # (..., out) -> (N, out); out may be 0
         gx = np.matmul(g2, weight).reshape(ctx.x_shape) if need_x else None   # (N, in) -> (..., in)
         gw = np.matmul(g2.T, x2) if need_w else None          # (out, N) @ (N, in) -> (out, in)
         gb = g2.sum(axis=0) if need_b else None               # (out,)
@@ -201,7 +201,9 @@ class Dropout(Function):
 
 
 def check_p(p, where):
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: dropout probability p must be a number in [0, 1], got {p!r}")
+    if not 0 <= p <= 1:
         raise ValueError(f"{where}: dropout probability p must be a number in [0, 1], got {p!r}")
     return float(p)
 

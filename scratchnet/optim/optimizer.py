@@ -131,10 +131,11 @@ class Optimizer:
     def _check_param(self, p):
         if not isinstance(p, Tensor):
             raise TypeError(f"{self._name} can only optimize Tensors, got {type(p).__name__}")
-        if p.dtype.kind != "f" or not p.requires_grad:
-            raise TypeError(f"{self._name} can only optimize floating-point Tensors that require "
-                            f"grad, got dtype {p.dtype}, requires_grad={p.requires_grad} "
-                            f"(shape {p.shape})")
+        if p.dtype.kind != "f":
+            raise TypeError(f"{self._name} can only optimize floating-point Tensors, got dtype "
+                            f"{p.dtype} (shape {p.shape})")
+        # a frozen parameter (requires_grad=False) is accepted, as in PyTorch: it never
+        # gets a gradient, so step() leaves it alone until it is unfrozen
         if not p.is_leaf:
             raise ValueError(f"{self._name} can't optimize a non-leaf Tensor (shape {p.shape})")
 

@@ -225,8 +225,6 @@ def test_invalid_arguments_raise_value_error(call, match):
 
 
 def test_invalid_parameters_raise_type_error():
-    with pytest.raises(TypeError, match="floating-point Tensors that require grad"):
-        optim.SGD([sn.Tensor(np.ones(2))], lr=0.1)
     with pytest.raises(TypeError, match="floating-point"):
         optim.Adam([sn.Tensor(np.arange(3))])
     with pytest.raises(TypeError, match="only optimize Tensors"):
@@ -236,6 +234,16 @@ def test_invalid_parameters_raise_type_error():
     x = sn.Tensor(np.ones(2), requires_grad=True)
     with pytest.raises(ValueError, match="non-leaf"):
         optim.Adam([x * 2])
+
+
+def test_frozen_parameters_are_accepted_and_left_alone_like_torch():
+    frozen = sn.Tensor(np.ones(2))                       # requires_grad=False
+    live = sn.Tensor(np.ones(2), requires_grad=True)
+    opt = optim.Adam([frozen, live], lr=0.1)
+    (live * 3).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(frozen.data, np.ones(2))
+    assert not np.allclose(live.data, 1.0)
 
 
 def test_add_param_group_takes_defaults():
