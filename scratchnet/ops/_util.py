@@ -6,10 +6,12 @@ from ..tensor import Tensor
 
 
 def as_tensor(x, like=None, where="op"):
-    """A Tensor for ``x``; a Python/NumPy scalar takes ``like``'s float dtype,
-    so scalars never promote a float32 tensor."""
+    """A Tensor for ``x``; a Python/NumPy scalar (or a 0-d array, as PyTorch treats
+    a 0-d tensor) takes ``like``'s float dtype, so scalars never promote a float32 tensor."""
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype != object:
+        x = x[()]                                  # 0-d array -> NumPy scalar
     if isinstance(x, (bool, int, float, np.generic)) and like is not None:
         like_dtype = like.dtype
         if like_dtype.kind == "f":

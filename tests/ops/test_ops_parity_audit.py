@@ -267,3 +267,14 @@ def test_comparison_shape_errors_name_the_op_and_shapes():
         x > sn.tensor(np.ones(3))
     with pytest.raises(ValueError, match=r"equal: .*\(3, 4\) and \(2, 4\)"):
         x == np.ones((2, 4))
+
+
+@pytest.mark.parametrize("op", [lambda x, c: x + c, lambda x, c: c - x, lambda x, c: x * c,
+                                lambda x, c: x / c, lambda x, c: sn.where(x.data > 0, x, c)])
+def test_a_0d_float64_array_does_not_promote_a_float32_tensor(op):
+    # was float64: a 0-d array promoted like a full array; PyTorch treats 0-d operands as scalars
+    x = sn.tensor(np.array([0.5, -1.5, 2.0], dtype=np.float32), requires_grad=True)
+    out = op(x, np.array(2.0))
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert x.grad.dtype == np.float32
