@@ -319,6 +319,39 @@ def test_classifier_all_padding_rows_masks_and_eval_determinism(pooling):
         model(np.ones((1, 7), np.int64))
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_classifier_matches_a_pytorch_encoder_twin(pooling):
+    """Same weights in torch.nn.TransformerEncoder (pre-norm, gelu, final LayerNorm),
+    sinusoidal positions and the same pooling: same logits on padded rows."""
+    torch = pytest.importorskip("torch")
+    V, C, d, nh, L, ff = 9, 3, 8, 2, 2, 16
+    sn.manual_seed(7)
+    model = TransformerClassifier(V, C, d, nh, L, ff, max_len=6, pooling=pooling).eval()
+    layer = torch.nn.TransformerEncoderLayer(d, nh, ff, 0.1, activation="gelu", batch_first=True,
+                                             norm_first=True)
+    twin = torch.nn.ModuleDict(dict(
+        embedding=torch.nn.Embedding(V, d, padding_idx=0), head=torch.nn.Linear(d, C),
+        encoder=torch.nn.TransformerEncoder(layer, L, norm=torch.nn.LayerNorm(d), enable_nested_tensor=False)))
+    state = {k: torch.tensor(v) for k, v in model.state_dict().items()}
+    cls = state.pop("cls_token", None)
+    twin.load_state_dict(state)
+    twin.eval()
+    ids = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 7, 8]])
+    real = torch.tensor(ids != 0)
+    with torch.no_grad():
+        x = twin["embedding"](torch.tensor(ids)) * d ** 0.5               # (B, T, d)
+        if pooling == "cls":
+            x = torch.cat([cls.expand(2, 1, d), x], dim=1)               # (B, 1 + T, d)
+            real = torch.cat([torch.ones(2, 1, dtype=torch.bool), real], dim=1)
+        pos = torch.arange(x.shape[1], dtype=torch.float64)[:, None]
+        angle = pos * torch.exp(torch.arange(0, d, 2, dtype=torch.float64) * (-np.log(10000.0) / d))
+        pe = torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1).reshape(x.shape[1], d)
+        h = twin["encoder"](x + pe.float(), src_key_padding_mask=~real)
+        z = h[:, 0] if pooling == "cls" else (h * real[..., None]).sum(1) / real.sum(1, keepdim=True)
+        expected = twin["head"](z).numpy()
+    np.testing.assert_allclose(model(ids).data, expected, atol=1e-5, rtol=0)
+
+
 # ---------------------------------------------------------------- save / load
 @pytest.mark.parametrize("make,inputs", [
     (lambda: GPT(vocab_size=7, block_size=8, n_layer=1, n_head=2, n_embd=8, bias=False), 1),
