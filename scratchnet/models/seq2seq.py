@@ -80,10 +80,45 @@ class Seq2Seq(nn.Module):
 
     # ------------------------------------------------------------ pieces
     def encode(self, src):
-        """(enc (B, S, H), final encoder state, mask (B, S) True at real tokens)."""
+        """(enc (B, S, H), final encoder state, mask (B, S) True at real tokens).
+
+        Padding does not change a row's result (what PyTorch gets with
+        ``pack_padded_sequence``): the encoder reads only the real tokens of
+        each row (rows grouped by their number of real tokens, n), so the
+        final state is the one after the last real token, and ``enc`` holds
+        each real token's output at its own position and zeros at padding."""
         src = _ids(src, "Seq2Seq.encode", "src")
-        enc, state = self.encoder(self.src_embedding(src))             # (B, S, H)
-        return enc, state, src != self.config.pad_id
+        mask = src != self.config.pad_id                                # (B, S)
+        if mask.all():                                                  # no padding: one pass
+            enc, state = self.encoder(self.src_embedding(src))         # (B, S, H)
+            return enc, state, mask
+        B, S = src.shape
+        lengths = mask.sum(axis=1)                                      # (B,)
+        outputs, states, rows = [], [], []
+        flat_index = np.zeros((B, S), dtype=np.int64)                   # row of ``flat`` per position
+        offset = 0
+        for n in np.unique(lengths[lengths > 0]):
+            group = np.flatnonzero(lengths == n)                        # (G,)
+            where = np.nonzero(mask[group])[1].reshape(len(group), n)   # (G, n) positions of real tokens
+            out, state = self.encoder(self.src_embedding(src[group[:, None], where]))   # (G, n, H)
+            outputs.append(out.reshape(len(group) * n, -1))             # (G*n, H)
+            flat_index[group[:, None], where] = offset + np.arange(len(group) * n).reshape(len(group), n)
+            offset += len(group) * n
+            states.append(state)
+            rows.append(group)
+        H = self.config.hidden_size
+        dtype = self.src_embedding.weight.dtype
+        flat = ops.cat(outputs + [Tensor(np.zeros((1, H), dtype))], axis=0)   # (N_real + 1, H), last row 0
+        flat_index[~mask] = offset
+        enc = flat[flat_index]                                          # (B, S, H)
+        empty = np.flatnonzero(lengths == 0)                            # all-padding rows: zero state
+        order = np.argsort(np.concatenate(rows + [empty]), kind="stable")   # original row -> stacked row
+        zeros = Tensor(np.zeros((self.config.num_layers, len(empty), H), dtype))   # (L, B_empty, H)
+        if self.config.cell == "lstm":                                  # (h, c) pairs
+            state = tuple(ops.cat([st[i] for st in states] + [zeros], axis=1)[:, order] for i in range(2))
+        else:
+            state = ops.cat(states + [zeros], axis=1)[:, order]         # (L, B, H)
+        return enc, state, mask
 
     def decode(self, tgt_in, enc, state, mask):
         """Decoder steps for the ids tgt_in (B, T) from ``state``:

@@ -64,14 +64,29 @@ def test_greedy_decode_repeats_teacher_forced_argmax():
         assert np.array_equal(logits.data[b].argmax(-1)[:stop + 1], tokens[b, :stop + 1])
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_padding_does_not_change_the_result(cell):
+    # was: the encoder read the pad tokens, so its final state (and every logit)
+    # depended on how much padding surrounded a sentence
+    sn.manual_seed(3)
+    model = Seq2Seq(7, 9, 4, 6, cell=cell, num_layers=2).eval()
+    tgt_in = np.array([[1, 3, 4], [1, 5, 6]])
+    plain, _ = model(np.array([[3, 4, 5], [6, 3, 3]]), tgt_in)
+    padded = np.array([[3, 4, 5, PAD, PAD], [PAD, 6, 3, PAD, 3]])
+    logits, weights = model(padded, tgt_in)
+    np.testing.assert_allclose(logits.data, plain.data, atol=1e-5)
+    assert np.all(weights.data[0, :, 3:] == 0) and np.all(weights.data[1, :, [0, 3]] == 0)
+
+
 def test_learns_to_reverse_strings():
-    """150 Adam steps of 64 strings (a few seconds): >= 95% exact match on
-    200 held-out strings with greedy decoding, >= 90% with beam search."""
+    """200 Adam steps of 64 strings (a few seconds): >= 95% exact match on
+    200 held-out strings with greedy decoding, >= 90% with beam search
+    (measured over seeds 0-3: greedy 0.96-1.0, beam 0.95-1.0)."""
     sn.manual_seed(0)
     rng = np.random.default_rng(0)
     model = Seq2Seq(VOCAB, VOCAB, embedding_dim=16, hidden_size=32, cell="gru", attention="additive")
     opt = optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
+    for _ in range(200):
         src, tgt_in, tgt_out = reverse_batch(rng, 64)
         logits, _ = model(src, tgt_in)
         loss = F.cross_entropy(logits.reshape(-1, VOCAB), tgt_out.reshape(-1), ignore_index=PAD)
