@@ -25,22 +25,29 @@ def generate(model, tokenizer, prompt, max_new_tokens, temperature=1.0, top_k=No
     """Prompt plus ``max_new_tokens`` generated tokens, decoded to text (an
     empty prompt starts the model from ``<bos>``, which is not part of the text)."""
     check_sampling_args(temperature, top_k, top_p)
-    if not _is_count(max_new_tokens):
-        raise ValueError(f"generate: max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    _check_count("max_new_tokens", max_new_tokens)
     if not isinstance(prompt, str):
         raise TypeError(f"generate: prompt must be a string, got {type(prompt).__name__}")
-    if seed is not None and not _is_count(seed):
-        raise ValueError(f"generate: seed must be a non-negative int or None, got {seed!r}")
+    if seed is not None:
+        _check_count("seed", seed)
     ids = _encode_prompt(tokenizer, prompt)
     rng = np.random.default_rng(int(seed)) if seed is not None else default_generator()
-    new = generate_ids(model, ids, max_new_tokens, temperature, top_k, top_p, greedy, rng)
-    shown = list(ids) if prompt else []
-    return tokenizer.decode(shown + list(new))
+    new = generate_ids(model, ids or _bos_start(tokenizer, prompt), max_new_tokens, temperature, top_k,
+                       top_p, greedy, rng)
+    return tokenizer.decode(ids + list(new))
 
 
 def _is_count(value):
     """True for a non-negative int (Python or NumPy, not a bool)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+
+
+def _check_count(name, value):
+    """TypeError for a non-int (bools included), ValueError for a negative int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"generate: {name} must be a non-negative int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"generate: {name} must be a non-negative int, got {value!r}")
 
 
 def default_prompt(tokenizer):
@@ -57,16 +64,21 @@ def default_prompt(tokenizer):
 
 
 def _encode_prompt(tokenizer, prompt):
-    if prompt == "":
-        bos = getattr(tokenizer, "bos_id", None)
-        if bos is not None:
-            return [bos]
-        raise ValueError("generate: the prompt is empty and the tokenizer has no <bos> token; "
-                         "give at least one character (e.g. a newline)")
+    """The prompt's token ids (a list, empty for an empty prompt)."""
     try:
-        return tokenizer.encode(prompt)
+        return list(tokenizer.encode(prompt)) if prompt else []
     except (ValueError, KeyError) as e:
         raise ValueError(f"generate: the prompt cannot be encoded: {e}") from None
+
+
+def _bos_start(tokenizer, prompt):
+    """Where generation starts for a prompt that encodes to no tokens (empty, or
+    only whitespace for a word tokenizer): ``<bos>``, which is not shown."""
+    bos = getattr(tokenizer, "bos_id", None)
+    if bos is None:
+        raise ValueError(f"generate: the prompt {prompt!r} encodes to no tokens and the tokenizer has "
+                         "no <bos> token; give at least one token of the vocabulary (e.g. a newline)")
+    return [bos]
 
 
 def generate_ids(model, ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None, greedy=False, rng=None):

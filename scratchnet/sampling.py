@@ -17,14 +17,23 @@ def _is_real(value):
 
 
 def check_sampling_args(temperature, top_k, top_p, where="generate"):
-    """ValueError naming the argument unless temperature >= 0 (finite), top_k a
-    positive int or None, top_p in (0, 1] or None (NumPy scalars are accepted)."""
-    if not _is_real(temperature) or not np.isfinite(temperature) or temperature < 0:
+    """TypeError naming the argument unless temperature is a number, top_k an
+    int and top_p a number (or None; NumPy scalars are accepted, bools are not);
+    ValueError unless temperature >= 0 (finite), top_k >= 1, top_p in (0, 1]."""
+    if not _is_real(temperature):
+        raise TypeError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
+    if not np.isfinite(temperature) or temperature < 0:
         raise ValueError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
-    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1):
-        raise ValueError(f"{where}: top_k must be a positive int or None, got {top_k!r}")
-    if top_p is not None and not (_is_real(top_p) and 0 < top_p <= 1):
-        raise ValueError(f"{where}: top_p must be in (0, 1] or None, got {top_p!r}")
+    if top_k is not None:
+        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):
+            raise TypeError(f"{where}: top_k must be a positive int or None, got {top_k!r}")
+        if top_k < 1:
+            raise ValueError(f"{where}: top_k must be a positive int or None, got {top_k!r}")
+    if top_p is not None:
+        if not _is_real(top_p):
+            raise TypeError(f"{where}: top_p must be in (0, 1] or None, got {top_p!r}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"{where}: top_p must be in (0, 1] or None, got {top_p!r}")
 
 
 def filtered_probabilities(logits, temperature=1.0, top_k=None, top_p=None):

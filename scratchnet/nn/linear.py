@@ -18,6 +18,16 @@ def _empty(shape, dtype):
     return np.zeros(shape, dtype=dtype)
 
 
+def layer_size(where, name, value):
+    """``value`` as an int size >= 0 (0 is allowed, as in PyTorch): TypeError for a
+    non-int (7.5 is not silently cut to 7), ValueError for a negative one."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{where}: {name} must be >= 0, got {value!r}")
+    return int(value)
+
+
 class Linear(Module):
     """y = x W^T + b.
 
@@ -31,7 +41,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = layer_size("Linear", "in_features", in_features)
+        self.out_features = layer_size("Linear", "out_features", out_features)
         self.weight = Parameter(_empty((self.out_features, self.in_features), dtype))
         if bias:
             self.bias = Parameter(_empty((self.out_features,), dtype))
@@ -69,7 +80,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, dtype=None):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = layer_size("Embedding", "num_embeddings", num_embeddings)
+        self.embedding_dim = layer_size("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
             padding_idx = normalize_padding_idx(padding_idx, self.num_embeddings, "Embedding")
         self.padding_idx = padding_idx

@@ -409,3 +409,16 @@ def test_linear_with_zero_features_matches_torch():
         ref.sum().backward()
         np.testing.assert_array_equal(mine.bias.grad, theirs.bias.grad.numpy())
         assert mine.weight.grad.shape == (fout, fin)
+
+
+@pytest.mark.parametrize("make", [lambda v: nn.Linear(v, 3), lambda v: nn.Linear(3, v),
+                                  lambda v: nn.Embedding(v, 4), lambda v: nn.Embedding(5, v)])
+def test_layer_sizes_must_be_ints(make):
+    # was: 7.5 silently became 7
+    with pytest.raises(TypeError, match="must be an int"):
+        make(7.5)
+    with pytest.raises(TypeError, match="must be an int"):
+        make("7")
+    with pytest.raises(ValueError, match=">= 0"):
+        make(-1)
+    make(np.int64(2))

@@ -66,13 +66,29 @@ def test_numpy_scalars_are_accepted_as_sampling_settings(models):
         assert text == sn.generate(net, tok, "h", 4, temperature=0.7, top_k=3, top_p=0.8, seed=2)
 
 
-@pytest.mark.parametrize("bad", [{"max_new_tokens": True}, {"seed": -1}, {"seed": 1.5}, {"temperature": True},
-                                 {"top_k": True}])
-def test_impossible_generation_settings(models, bad):
+@pytest.mark.parametrize("bad, error", [({"max_new_tokens": True}, TypeError), ({"max_new_tokens": 2.0}, TypeError),
+                                        ({"max_new_tokens": -1}, ValueError), ({"seed": -1}, ValueError),
+                                        ({"seed": 1.5}, TypeError), ({"temperature": True}, TypeError),
+                                        ({"temperature": -0.5}, ValueError), ({"top_k": True}, TypeError),
+                                        ({"top_k": 0}, ValueError), ({"top_p": "0.9"}, TypeError),
+                                        ({"top_p": 1.5}, ValueError)])
+def test_impossible_generation_settings(models, bad, error):
+    # API.md: a wrong type is a TypeError, a wrong value a ValueError, each naming the argument
     tok, nets = models
     kwargs = {"max_new_tokens": 3, **bad}
-    with pytest.raises(ValueError, match=next(iter(bad))):
+    with pytest.raises(error, match=next(iter(bad))):
         sn.generate(nets[0], tok, "h", **kwargs)
+
+
+def test_a_prompt_that_encodes_to_no_tokens_starts_from_bos():
+    # was: "GRU: the input sequence is empty" for a whitespace prompt and a word tokenizer
+    from scratchnet.data import WordTokenizer
+    tok = WordTokenizer().fit("to be or not to be")
+    sn.manual_seed(0)
+    net = CharRNN(tok.vocab_size, cell="gru", hidden_size=8, embedding_dim=4)
+    text = sn.generate(net, tok, "   ", 4, seed=1)
+    assert text == sn.generate(net, tok, "", 4, seed=1)
+    assert len(text.split()) == 4
 
 
 def test_an_empty_prompt_starts_from_bos_without_printing_it():
