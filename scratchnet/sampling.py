@@ -66,7 +66,7 @@ def sample_next(logits, rng, temperature=1.0, top_k=None, top_p=None, greedy=Fal
         return np.argmax(logits, axis=-1)
     p = filtered_probabilities(logits, temperature, top_k, top_p)
     flat = p.reshape(-1, p.shape[-1])                           # (rows, V)
-    u = rng.random(flat.shape[0])[:, None]
-    idx = (np.cumsum(flat, axis=-1) < u).sum(axis=-1)
-    idx = np.minimum(idx, flat.shape[-1] - 1)
-    return idx.reshape(p.shape[:-1])
+    cum = np.cumsum(flat, axis=-1)                              # (rows, V)
+    u = rng.random(flat.shape[0])[:, None] * cum[:, -1:]        # uniform in [0, total mass)
+    idx = (cum <= u).sum(axis=-1)        # the first token whose cumulative mass passes u: never
+    return idx.reshape(p.shape[:-1])     # a zero-probability (filtered) token, never past the end

@@ -141,3 +141,23 @@ def test_a_failing_plot_leaves_the_old_png_and_no_temporary_file(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         plot_history(history, str(png))
     assert png.read_bytes() == old and os.listdir(tmp_path) == ["loss.png"]
+
+
+class _FixedDraw:
+    """A generator whose every draw is the given number (just below 1)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def random(self, n):
+        return np.full(n, self.value)
+
+
+def test_a_draw_at_the_top_of_the_range_never_picks_a_filtered_token():
+    # was: these top-4 probabilities sum to 0.9999999999999998, so a draw above that
+    # counted past every token and was clamped to the last one, which top_k had removed
+    logits = np.array([5.0717059360181915, 1.8663756648173462, -4.587278624785339, 6.080337285729579,
+                       -1.1850296264963793, -2.63837914411295])
+    kept = set(np.argsort(-logits)[:4].tolist())
+    for draw in (1 - 2 ** -53, 1 - 2 ** -52):
+        assert int(sample_next(logits, _FixedDraw(draw), top_k=4)) in kept
