@@ -1,23 +1,14 @@
 """Regression tests from an audit of scratchnet.models: PyTorch (nanoGPT) parity on
 more shapes and options, nanoGPT checkpoints, argument checking, decoding edge
 cases, float32 throughout, and save/load round trips."""
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import scratchnet as sn
 from scratchnet.models import GPT, CharRNN, GPTConfig, Seq2Seq, TransformerClassifier
-
-
-def _nanogpt(torch, cfg):
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_nanogpt.py"
-    spec = importlib.util.spec_from_file_location("torch_nanogpt", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.nanogpt_model(torch, cfg)
+from test_gpt import _torch_gpt     # nanoGPT's model in PyTorch (tests/models/test_gpt.py)
 
 
 # ------------------------------------------------------------------ GPT parity
@@ -29,7 +20,7 @@ def _nanogpt(torch, cfg):
 def test_matches_nanogpt_on_other_shapes_and_in_eval_mode(cfg, B, T):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    theirs = _nanogpt(torch, cfg)
+    theirs = _torch_gpt(torch, cfg)
     mine = GPT(cfg).eval()                                       # dropout > 0 is off in eval mode
     assert list(mine.state_dict()) == list(theirs.state_dict())
     mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
@@ -58,7 +49,7 @@ def test_loads_a_compiled_nanogpt_checkpoint_with_mask_buffers():
     torch = pytest.importorskip("torch")
     cfg = GPTConfig(block_size=6, vocab_size=9, n_layer=2, n_head=2, n_embd=4)
     torch.manual_seed(1)
-    theirs = _nanogpt(torch, cfg)
+    theirs = _torch_gpt(torch, cfg)
     state = {"_orig_mod." + k: v.detach().numpy() for k, v in theirs.state_dict().items()}
     for i in range(cfg.n_layer):
         state[f"_orig_mod.transformer.h.{i}.attn.bias"] = np.tril(np.ones((1, 1, 6, 6), np.float32))
