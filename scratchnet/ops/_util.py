@@ -34,7 +34,10 @@ def binary_operands(a, b, where):
         a = as_tensor(a, like=b, where=where)
     b = as_tensor(b, like=a, where=where)
     ka, kb = a.dtype.kind, b.dtype.kind
-    if ka == "f" and kb != "f":
+    if ka == kb == "f" and a.dtype != b.dtype and (a.ndim == 0) != (b.ndim == 0):
+        # PyTorch: a 0-d float operand takes the dtype of a dimensioned one (float32 stays float32)
+        a, b = (a.astype(b.dtype), b) if a.ndim == 0 else (a, b.astype(a.dtype))
+    elif ka == "f" and kb != "f":
         b = Tensor._wrap(b.data.astype(a.dtype))
     elif kb == "f" and ka != "f":
         a = Tensor._wrap(a.data.astype(b.dtype))

@@ -278,3 +278,20 @@ def test_a_0d_float64_array_does_not_promote_a_float32_tensor(op):
     assert out.dtype == np.float32
     out.sum().backward()
     assert x.grad.dtype == np.float32
+
+
+def test_a_0d_float64_tensor_takes_the_dtype_of_a_dimensioned_float32_tensor_like_torch():
+    torch = pytest.importorskip("torch")
+    x = sn.tensor(np.array([0.5, -1.5, 2.0], dtype=np.float32), requires_grad=True)
+    c = sn.tensor(np.array(2.0), requires_grad=True)                 # 0-d float64
+    tx = torch.tensor(x.data, requires_grad=True)
+    tc = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    for op in (lambda u, v: u * v, lambda u, v: v - u, lambda u, v: u / v):
+        out, ref = op(x, c), op(tx, tc)
+        assert str(ref.dtype) == "torch." + str(out.dtype)
+        out.sum().backward()
+        ref.sum().backward()
+    np.testing.assert_allclose(c.grad, tc.grad.numpy(), rtol=1e-6)
+    assert x.grad.dtype == np.float32 and c.grad.dtype == np.float64
+    two_0d = sn.tensor(np.array(1.0, dtype=np.float32)) + sn.tensor(np.array(2.0))
+    assert two_0d.dtype == np.float64                                 # both 0-d: usual promotion
