@@ -77,17 +77,15 @@ def swapaxes(x, a, b):
 
 
 def squeeze(x, axis=None):
-    """Remove size-1 axes (all of them, or the given ones, which must be size 1)."""
+    """Remove size-1 axes: all of them, or those among the given ones (a given
+    axis whose size is not 1 stays, as in PyTorch)."""
     x = as_tensor(x, where="squeeze")
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
         axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
         axes = {normalize_axis(a, x.ndim, "squeeze") for a in axes}
-        for a in axes:
-            if x.shape[a] != 1:
-                raise ValueError(f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
-        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes or n != 1)
     return Reshape.apply(x, shape)
 
 

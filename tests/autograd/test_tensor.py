@@ -150,7 +150,7 @@ def test_shape_op_errors():
     with pytest.raises(ValueError, match=r"reshape.*\(2, 3\).*\(4, 2\)"):
         t.reshape(4, 2)
     with pytest.raises(ValueError, match="squeeze"):
-        t.squeeze(0)
+        t.squeeze(2)                                  # out of range
     with pytest.raises(ValueError, match="cat"):
         sn.cat([t, sn.tensor(np.ones((2, 4)))], axis=0)
     with pytest.raises(ValueError, match="stack"):

@@ -295,3 +295,17 @@ def test_a_0d_float64_tensor_takes_the_dtype_of_a_dimensioned_float32_tensor_lik
     assert x.grad.dtype == np.float32 and c.grad.dtype == np.float64
     two_0d = sn.tensor(np.array(1.0, dtype=np.float32)) + sn.tensor(np.array(2.0))
     assert two_0d.dtype == np.float64                                 # both 0-d: usual promotion
+
+
+@pytest.mark.parametrize("shape, axis", [((2, 3), 0), ((2, 1, 3), (0, 1)), ((1, 3, 1), (-1, 1)),
+                                         ((1, 1), None)])
+def test_squeeze_keeps_given_axes_that_are_not_size_1_like_torch(shape, axis):
+    # was: ValueError for a given axis of size != 1; PyTorch leaves such an axis alone
+    torch = pytest.importorskip("torch")
+    a = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    x = sn.tensor(a, requires_grad=True)
+    out = x.squeeze() if axis is None else x.squeeze(axis)
+    ref = torch.tensor(a).squeeze() if axis is None else torch.tensor(a).squeeze(axis)
+    assert out.shape == tuple(ref.shape)
+    out.backward(np.ones(out.shape))
+    assert x.grad.shape == shape
