@@ -166,9 +166,11 @@ class LMWindowLoader:
     """An endless (or ``num_batches``-long) iterator of random-window batches.
 
     Each ``next()`` returns ``random_window_batches(data, block_size,
-    batch_size, self.rng)``. ``state_dict()`` holds the generator state and the
-    number of batches drawn; after ``load_state_dict`` the next batch is the
-    one the saved loader would have produced.
+    batch_size, self.rng)``. With ``num_batches``, one iteration is one epoch
+    of that many batches; iterating again after it ended starts the next
+    epoch (new windows). ``state_dict()`` holds the generator state and the
+    number of batches drawn in the epoch; after ``load_state_dict`` the next
+    batch is the one the saved loader would have produced.
     """
 
     def __init__(self, data, block_size, batch_size, rng=None, seed=None, num_batches=None):
@@ -187,6 +189,8 @@ class LMWindowLoader:
         self.step = 0
 
     def __iter__(self):
+        if self.num_batches is not None and self.step >= self.num_batches:  # the last epoch ended
+            self.step = 0
         return self
 
     def __next__(self):
@@ -310,8 +314,9 @@ class ClassificationBatches:
     unless ``drop_last``), in a fresh ``rng.permutation`` order when
     ``shuffle``. Breaking out of an epoch and iterating again continues it;
     ``state_dict()`` records the epoch, the position and the generator state
-    at the start of the epoch, so ``load_state_dict`` reproduces the rest of
-    the epoch exactly.
+    at the start of the epoch (after its last batch: the state the next
+    epoch's order is drawn from), so ``load_state_dict`` reproduces the rest
+    of the run exactly.
     """
 
     def __init__(self, sequences, labels, batch_size, shuffle=False, rng=None, pad_value=0,
@@ -392,8 +397,8 @@ class ClassificationBatches:
 
     def state_dict(self):
         rng_state = self._epoch_rng_state
-        if rng_state is None and self.rng is not None:
-            rng_state = self.rng.bit_generator.state
+        if (rng_state is None or self.position >= len(self)) and self.rng is not None:
+            rng_state = self.rng.bit_generator.state  # no epoch under way: the next one draws from here
         return {"epoch": self.epoch, "position": self.position, "epoch_rng_state": copy.deepcopy(rng_state),
                 "batch_size": self.batch_size, "num_sequences": len(self.sequences)}
 

@@ -1,0 +1,82 @@
+"""Trainer and loaders: an interrupted and resumed run is the uninterrupted run,
+at epoch boundaries too; evaluation reads exactly the batches it is asked for;
+best.npz is a complete checkpoint."""
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet import optim
+from scratchnet.data import ClassificationBatches, ContiguousBatches, LMWindowLoader, random_window_batches
+from scratchnet.models import GPT, CharRNN
+from scratchnet.train import LambdaCallback, RecurrentLMTask, Trainer, load_checkpoint
+
+V = 13
+DATA = np.random.default_rng(0).integers(0, V, 700)
+TRAIN, VAL = DATA[:400], DATA[400:]
+EPOCH = 6                        # batches per epoch of every training loader below
+
+
+def _model_and_loaders(kind):
+    """A tiny model, its training loader (EPOCH batches an epoch), validation loader and task."""
+    if kind == "gpt":
+        model = GPT(V, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.1)
+        return (model, LMWindowLoader(TRAIN, 8, 4, seed=1, num_batches=EPOCH),
+                LMWindowLoader(VAL, 8, 4, seed=2), None)
+    model = CharRNN(V, cell=kind, hidden_size=8, embedding_dim=4, dropout=0.1)
+    train = ContiguousBatches(TRAIN[:4 * (EPOCH * 8 + 1)], 4, 8)
+    return model, train, ContiguousBatches(VAL, 4, 8), RecurrentLMTask()
+
+
+def _trainer(kind, out_dir, checkpoint_every=None):
+    sn.manual_seed(0)
+    model, train, val, task = _model_and_loaders(kind)
+    opt = optim.AdamW(model.parameters(), lr=3e-3)
+    sched = optim.lr_scheduler.warmup_cosine(opt, 2, 20, 1e-4)
+    return Trainer(model, opt, train, val, task=task, scheduler=sched, grad_clip=1.0, eval_every=3,
+                   eval_batches=2, checkpoint_every=checkpoint_every, out_dir=out_dir, progress=False)
+
+
+def _outcome(trainer):
+    """Everything a resumed run must reproduce (the step timings aside)."""
+    history = [{k: v for k, v in row.items() if k != "tokens_per_s"} for row in trainer.history]
+    return {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+            "lr": trainer.optimizer.param_groups[0]["lr"], "epoch": trainer.epoch, "history": history,
+            "val_loss": trainer.evaluate()["loss"]}
+
+
+def _assert_same(got, want):
+    for key in want["model"]:
+        np.testing.assert_array_equal(got["model"][key], want["model"][key], err_msg=key)
+    for key in want["optimizer"]["state"]:
+        for name, value in want["optimizer"]["state"][key].items():
+            np.testing.assert_array_equal(got["optimizer"]["state"][key][name], value)
+    assert got["history"] == want["history"]
+    assert (got["lr"], got["epoch"], got["val_loss"]) == (want["lr"], want["epoch"], want["val_loss"])
+
+
+def _crash_after(step):
+    """A callback that raises inside the step after ``step``, as a hard Ctrl-C would."""
+    def crash(trainer, logs):
+        if logs["step"] == step + 1:
+            raise KeyboardInterrupt
+    return LambdaCallback(on_step_end=crash)
+
+
+def test_lm_window_loader_with_num_batches_gives_a_new_epoch_each_iteration():
+    loader = LMWindowLoader(TRAIN, 8, 4, seed=0, num_batches=3)
+    first, second = [x for x, _ in loader], [x for x, _ in loader]
+    assert len(first) == len(second) == 3
+    assert not np.array_equal(first[0], second[0])          # fresh random windows
+
+
+def test_shuffled_classification_batches_resumed_at_the_end_of_an_epoch_draw_the_next_order():
+    sequences, labels = [[i] * (1 + i % 3) for i in range(10)], list(range(10))
+    whole = ClassificationBatches(sequences, labels, 5, shuffle=True, rng=0)
+    first_epoch = [y.tolist() for _, _, y in whole]
+    second_epoch = [y.tolist() for _, _, y in whole]
+    stopped = ClassificationBatches(sequences, labels, 5, shuffle=True, rng=0)
+    batches = iter(stopped)
+    assert [next(batches)[2].tolist() for _ in range(2)] == first_epoch   # the generator is not finished
+    resumed = ClassificationBatches(sequences, labels, 5, shuffle=True, rng=0)
+    resumed.load_state_dict(stopped.state_dict())
+    assert [y.tolist() for _, _, y in resumed] == second_epoch
