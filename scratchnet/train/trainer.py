@@ -86,6 +86,7 @@ class Trainer:
         self.tokenizer = tokenizer
         self.step = 0
         self.epoch = 0
+        self.batches_into_epoch = 0    # training batches drawn in the current epoch
         self.best_val_loss = math.inf                # best of every evaluation (best.npz)
         self.best_periodic_val_loss = math.inf       # best of the eval_every evaluations (patience)
         self.evals_without_improvement = 0
@@ -177,12 +178,33 @@ class Trainer:
             if self._batch_iter is None:
                 self._batch_iter = iter(self.train_loader)
             try:
-                return next(self._batch_iter)
+                batch = next(self._batch_iter)
             except StopIteration:
-                self._batch_iter = None
-                self.epoch += 1
-                self.task.reset()
+                self._start_new_epoch()
+                continue
+            self.batches_into_epoch += 1
+            return batch
         raise ValueError("Trainer: the training loader yields no batches")
+
+    def _start_new_epoch(self):
+        self._batch_iter = None
+        self.epoch += 1
+        self.batches_into_epoch = 0
+        self.task.reset()
+
+    def _restore_epoch_position(self, batches_into_epoch):
+        """Continue the epoch where the saved run was. A run saved after the last
+        batch of an epoch starts the next epoch as the uninterrupted run does
+        (epoch count, reset hidden state); a loader without ``state_dict`` (a
+        list of batches) skips the batches the saved run already trained on."""
+        self._batch_iter = None
+        self.batches_into_epoch = batches_into_epoch
+        if batches_into_epoch and batches_into_epoch == _length(self.train_loader):
+            self._start_new_epoch()
+        elif not hasattr(self.train_loader, "state_dict"):
+            self._batch_iter = iter(self.train_loader)
+            for _ in range(batches_into_epoch):
+                next(self._batch_iter)
 
     def _train_step(self):
         start = time.perf_counter()
@@ -266,7 +288,7 @@ class Trainer:
             "rng": get_rng_state(),
             "train_loader": self.train_loader.state_dict() if hasattr(self.train_loader, "state_dict") else None,
             "task": self.task.state_dict(),
-            "step": self.step, "epoch": self.epoch,
+            "step": self.step, "epoch": self.epoch, "batches_into_epoch": self.batches_into_epoch,
             "best_val_loss": self.best_val_loss,
             "best_periodic_val_loss": self.best_periodic_val_loss,
             "evals_without_improvement": self.evals_without_improvement,
@@ -296,9 +318,9 @@ class Trainer:
         set_rng_state(state["rng"])
         if state.get("train_loader") is not None and hasattr(self.train_loader, "load_state_dict"):
             self.train_loader.load_state_dict(state["train_loader"])
-        self._batch_iter = None
         self.task.load_state_dict(state.get("task") or {})
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self._restore_epoch_position(int(state.get("batches_into_epoch", 0)))
         self.best_val_loss = float(state["best_val_loss"])
         self.best_periodic_val_loss = float(state.get("best_periodic_val_loss", self.best_val_loss))
         self.evals_without_improvement = int(state["evals_without_improvement"])
@@ -345,6 +367,14 @@ class Trainer:
     def _restore_sigint(self, previous):
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+def _length(loader):
+    """``len(loader)``, or None for a loader without a length (an endless one)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
 
 
 def _postfix(logs):

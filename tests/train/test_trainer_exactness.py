@@ -62,6 +62,46 @@ def _crash_after(step):
     return LambdaCallback(on_step_end=crash)
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gpt"])
+def test_a_run_stopped_at_the_end_of_an_epoch_resumes_exactly(tmp_path, kind):
+    full = _trainer(kind, tmp_path / "full")
+    full.fit(steps=2 * EPOCH + 2)
+    _trainer(kind, tmp_path / "part").fit(steps=EPOCH)
+    resumed = _trainer(kind, tmp_path / "part").resume()
+    resumed.fit(steps=2 * EPOCH + 2)
+    _assert_same(_outcome(resumed), _outcome(full))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gpt"])
+def test_a_crash_after_the_checkpoint_at_the_end_of_an_epoch_resumes_exactly(tmp_path, kind):
+    full = _trainer(kind, tmp_path / "full")
+    full.fit(steps=2 * EPOCH + 2)
+    crashed = _trainer(kind, tmp_path / "crash", checkpoint_every=EPOCH)
+    crashed.callbacks.append(_crash_after(EPOCH))
+    with pytest.raises(KeyboardInterrupt):
+        crashed.fit(steps=2 * EPOCH + 2)
+    resumed = _trainer(kind, tmp_path / "crash", checkpoint_every=EPOCH).resume()
+    resumed.fit(steps=2 * EPOCH + 2)
+    _assert_same(_outcome(resumed), _outcome(full))
+
+
+def test_a_plain_list_of_batches_resumes_mid_epoch(tmp_path):
+    rng = np.random.default_rng(5)
+    batches = [random_window_batches(TRAIN, 8, 4, rng) for _ in range(EPOCH)]
+
+    def trainer():
+        sn.manual_seed(0)
+        model = GPT(V, block_size=8, n_layer=1, n_head=2, n_embd=8)
+        return Trainer(model, optim.SGD(model.parameters(), lr=0.1), batches, out_dir=tmp_path, progress=False)
+
+    full = trainer()
+    full.fit(steps=EPOCH + 3)
+    trainer().fit(steps=EPOCH - 2)
+    resumed = trainer().resume()
+    resumed.fit(steps=EPOCH + 3)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+
+
 def test_lm_window_loader_with_num_batches_gives_a_new_epoch_each_iteration():
     loader = LMWindowLoader(TRAIN, 8, 4, seed=0, num_batches=3)
     first, second = [x for x, _ in loader], [x for x, _ in loader]
