@@ -20,6 +20,7 @@ bad step touches the weights; the last checkpoint on disk stays the last good on
 """
 import csv
 import io as _io
+import itertools
 import json
 import math
 import os
@@ -121,9 +122,9 @@ class Trainer:
         try:
             while self.step < total and not self.stop_training:
                 logs = self._train_step()
-                if self.eval_every and self.step % self.eval_every == 0 and self.val_loader is not None:
-                    logs.update(self._evaluate_and_track())
                 self.history.append(logs)
+                if self.eval_every and self.step % self.eval_every == 0 and self.val_loader is not None:
+                    self._evaluate_and_track()
                 if self.checkpoint_every and self.step % self.checkpoint_every == 0:
                     self.save_checkpoint()
                 for cb in self.callbacks:
@@ -134,7 +135,7 @@ class Trainer:
                 if self._interrupted:
                     self.stop_training = True
             if self._ends_between_evaluations(start_step, total):
-                self.history[-1].update(self._evaluate_and_track(final=True))
+                self._evaluate_and_track(final=True)
         finally:
             if bar is not None:
                 bar.close()
@@ -252,11 +253,14 @@ class Trainer:
         return evaluate_model(self.model, loader, type(self.task)(), max_batches)
 
     def _evaluate_and_track(self, final=False):
-        """Evaluate and keep the best checkpoint. Early stopping counts only the
-        periodic evaluations (against the best of those), not the ``final`` one
-        after a last step between them, so that splitting a run in two never
-        changes when the longer run stops."""
+        """Evaluate, add the metrics to the last history row and keep the best
+        checkpoint (which so holds its own step's row). Early stopping counts
+        only the periodic evaluations (against the best of those), not the
+        ``final`` one after a last step between them, so that splitting a run
+        in two never changes when the longer run stops."""
         metrics = {f"val_{k}": v for k, v in self.evaluate().items()}
+        row = self.history[-1]
+        row.update(metrics)
         for cb in self.callbacks:
             cb.on_evaluate(self, metrics)
         if metrics["val_loss"] < self.best_val_loss:
@@ -264,18 +268,17 @@ class Trainer:
             if self.out_dir is not None:
                 self.save_checkpoint(self.best_path)
         if not final:
-            self._count_for_early_stopping(metrics)
-        return metrics
+            self._count_for_early_stopping(row)
 
-    def _count_for_early_stopping(self, metrics):
-        if metrics["val_loss"] < self.best_periodic_val_loss:
-            self.best_periodic_val_loss = metrics["val_loss"]
+    def _count_for_early_stopping(self, row):
+        if row["val_loss"] < self.best_periodic_val_loss:
+            self.best_periodic_val_loss = row["val_loss"]
             self.evals_without_improvement = 0
             return
         self.evals_without_improvement += 1
         if self.patience is not None and self.evals_without_improvement >= self.patience:
             self.stop_training = True
-            metrics["early_stopped"] = True
+            row["early_stopped"] = True
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self):
@@ -392,9 +395,7 @@ def evaluate_model(model, loader, task, max_batches=None):
     totals = {"loss_sum": 0.0, "tokens": 0, "correct": 0}
     try:
         with no_grad():
-            for i, batch in enumerate(loader):
-                if max_batches is not None and i >= max_batches:
-                    break
+            for batch in itertools.islice(loader, max_batches):     # draws no batch beyond max_batches
                 _, stats = task.loss(model, batch, training=False)
                 for k in totals:
                     totals[k] += stats[k]

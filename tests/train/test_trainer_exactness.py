@@ -120,3 +120,18 @@ def test_shuffled_classification_batches_resumed_at_the_end_of_an_epoch_draw_the
     resumed = ClassificationBatches(sequences, labels, 5, shuffle=True, rng=0)
     resumed.load_state_dict(stopped.state_dict())
     assert [y.tolist() for _, _, y in resumed] == second_epoch
+
+
+def test_evaluate_draws_exactly_max_batches_from_a_loader():
+    trainer = _trainer("gpt", None)
+    loader = LMWindowLoader(VAL, 8, 4, seed=0)
+    trainer.evaluate(loader, max_batches=2)
+    assert loader.step == 2
+
+
+def test_best_checkpoint_holds_the_history_up_to_its_own_step(tmp_path):
+    trainer = _trainer("gpt", tmp_path)
+    trainer.fit(steps=6)
+    best = load_checkpoint(tmp_path / "best.npz")
+    assert [row["step"] for row in best["history"]] == list(range(1, best["step"] + 1))
+    assert best["history"][-1]["val_loss"] == best["best_val_loss"]
