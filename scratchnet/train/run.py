@@ -285,13 +285,38 @@ def train_from_config(config, resume=False, progress=True, print_fn=print):
 
 
 def _resume(trainer, ckpt, config):
-    """Load the checkpoint into ``trainer``; a checkpoint that no longer fits the
+    """Load the checkpoint into ``trainer``, keeping the optimizer settings and
+    the learning-rate schedule of ``config`` (so ``--resume --steps N`` follows
+    the N-step schedule from the saved step on, as nanoGPT does; unchanged
+    settings continue the run exactly). A checkpoint that no longer fits the
     data (the file changed since) is a clear error, not a loader traceback."""
+    settings = _optimizer_settings(trainer)
     try:
         trainer.resume(ckpt)
     except ValueError as e:
         raise ValueError(f"--resume: {ckpt} does not fit {config['data']} as it is now "
                          f"(was the file changed since?): {e}") from None
+    _apply_optimizer_settings(trainer, settings)
+
+
+_SCHEDULE_KEYS = ("warmup_steps", "total_steps", "min_lr", "base_lrs")
+
+
+def _optimizer_settings(trainer):
+    """The hyperparameters of each parameter group (lr, betas, weight decay...)
+    and the schedule's shape, as built from the config."""
+    groups = [{k: v for k, v in group.items() if k != "params"} for group in trainer.optimizer.param_groups]
+    schedule = {k: v for k, v in trainer.scheduler.state_dict().items() if k in _SCHEDULE_KEYS}
+    return groups, schedule
+
+
+def _apply_optimizer_settings(trainer, settings):
+    """Put ``settings`` back after a checkpoint was loaded, and set each group's
+    lr to the schedule's value at the resumed step."""
+    groups, schedule = settings
+    trainer.scheduler.load_state_dict(schedule)
+    for group, saved, lr in zip(trainer.optimizer.param_groups, groups, trainer.scheduler.get_lr()):
+        group.update(saved, lr=lr)
 
 
 def _report(trainer, tokenizer, train_ids, val_ids, elapsed, config, print_fn):
