@@ -7,7 +7,8 @@ One step: ``loss = task.loss(model, batch)``; ``zero_grad``; ``backward``;
 clip the gradient norm; ``optimizer.step()``; ``scheduler.step()``. Every
 ``eval_every`` steps, and after the last step, the model is evaluated on the
 same validation batches (so the numbers are comparable); every ``checkpoint_every`` steps, at the
-best validation loss and at the end, a checkpoint is written atomically.
+best validation loss and at the end, a checkpoint is written atomically
+(``history.csv``/``history.json`` along with ``checkpoint.npz``; ``loss.png`` at the end).
 
 A checkpoint holds everything the next step depends on: model, optimizer,
 scheduler, scratchnet's RNG, the loader's position and RNG, a carried hidden
@@ -126,7 +127,7 @@ class Trainer:
                 if self.eval_every and self.step % self.eval_every == 0 and self.val_loader is not None:
                     self._evaluate_and_track()
                 if self.checkpoint_every and self.step % self.checkpoint_every == 0:
-                    self.save_checkpoint()
+                    self._save_progress()
                 for cb in self.callbacks:
                     cb.on_step_end(self, logs)
                 if bar is not None:
@@ -141,8 +142,7 @@ class Trainer:
                 bar.close()
             self._restore_sigint(previous_handler)
         if self.out_dir is not None:
-            self.save_checkpoint()
-            self._write_history()
+            self._save_progress(plot=True)
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
@@ -330,8 +330,15 @@ class Trainer:
         self.history = list(state["history"])
         return self
 
+    def _save_progress(self, plot=False):
+        """``checkpoint.npz`` and the history files (and ``loss.png`` when
+        ``plot``), so that after a crash the files on disk agree with the last
+        checkpoint."""
+        self.save_checkpoint()
+        self._write_history(plot)
+
     # ---------------------------------------------------------------- history
-    def _write_history(self):
+    def _write_history(self, plot):
         if not self.history:
             return
         keys = []
@@ -344,7 +351,8 @@ class Trainer:
         snio.atomic_write_bytes(os.path.join(self.out_dir, "history.csv"), buf.getvalue().encode())
         snio.atomic_write_bytes(os.path.join(self.out_dir, "history.json"),
                                 json.dumps(self.history, indent=1).encode())
-        plot_history(self.history, os.path.join(self.out_dir, "loss.png"))
+        if plot:
+            plot_history(self.history, os.path.join(self.out_dir, "loss.png"))
 
     # --------------------------------------------------------------- plumbing
     def _progress_bar(self, total):

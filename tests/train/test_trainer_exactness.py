@@ -156,3 +156,14 @@ def test_resuming_with_more_steps_and_a_new_lr_follows_the_schedule_of_the_new_s
     _cli_history(["--steps", "4", "--warmup", "2"], tmp_path / "extended", text)
     extended = _cli_history(["--resume"] + settings, tmp_path / "extended", text)
     assert [row["lr"] for row in extended[4:]] == [row["lr"] for row in planned[4:]]
+
+
+def test_the_history_files_on_disk_match_the_last_checkpoint_after_a_crash(tmp_path):
+    trainer = _trainer("gpt", tmp_path, checkpoint_every=4)
+    trainer.callbacks.append(_crash_after(8))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(steps=12)
+    rows = json.loads((tmp_path / "history.json").read_text())
+    assert rows == load_checkpoint(tmp_path / "checkpoint.npz")["history"]
+    assert [row["step"] for row in rows] == list(range(1, 9))
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 8
