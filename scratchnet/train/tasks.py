@@ -12,15 +12,22 @@ from .. import functional as F
 from ..tensor import Tensor
 
 
+IGNORE_INDEX = -100     # cross_entropy's default: targets that are not predicted (padding)
+
+
 def _lm_stats(logits, targets, loss):
-    """Token counts and correct next-token predictions, as plain numbers."""
+    """Counted tokens (targets other than ``IGNORE_INDEX``), their summed loss
+    in nats and their correct next-token predictions, as plain numbers."""
+    counted = targets != IGNORE_INDEX                 # (B, T)
     pred = np.argmax(logits.data, axis=-1)           # (B, T)
-    n = int(targets.size)
-    return {"loss_sum": float(loss.item()) * n, "tokens": n, "correct": int((pred == targets).sum())}
+    n = int(counted.sum())
+    loss_sum = float(loss.item()) * n if n else 0.0  # the mean over no token is NaN
+    return {"loss_sum": loss_sum, "tokens": n, "correct": int((pred == targets)[counted].sum())}
 
 
 def lm_loss(logits, targets):
-    """Mean next-token cross-entropy over all positions.
+    """Mean next-token cross-entropy over the positions whose target is not
+    ``IGNORE_INDEX``.
 
     logits (B, T, V), targets (B, T) int ->  scalar."""
     B, T, V = logits.shape

@@ -410,7 +410,7 @@ def evaluate_model(model, loader, task, max_batches=None):
     finally:
         model.train(was_training)
     if totals["tokens"] == 0:
-        raise ValueError("evaluate: the loader yielded no batches")
+        raise ValueError("evaluate: the loader yielded no batches (or only targets equal to the ignore index -100)")
     loss = totals["loss_sum"] / totals["tokens"]
     return {"loss": loss, "perplexity": perplexity(loss), "bpc": bits_per_char(loss),
             "accuracy": totals["correct"] / totals["tokens"]}

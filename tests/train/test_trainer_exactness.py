@@ -10,7 +10,7 @@ import scratchnet as sn
 from scratchnet import optim
 from scratchnet.data import ClassificationBatches, ContiguousBatches, LMWindowLoader, load_corpus, random_window_batches
 from scratchnet.models import GPT, CharRNN
-from scratchnet.train import LambdaCallback, RecurrentLMTask, Trainer, load_checkpoint
+from scratchnet.train import LambdaCallback, LanguageModelTask, RecurrentLMTask, Trainer, evaluate_model, load_checkpoint
 
 V = 13
 DATA = np.random.default_rng(0).integers(0, V, 700)
@@ -167,3 +167,21 @@ def test_the_history_files_on_disk_match_the_last_checkpoint_after_a_crash(tmp_p
     assert rows == load_checkpoint(tmp_path / "checkpoint.npz")["history"]
     assert [row["step"] for row in rows] == list(range(1, 9))
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 8
+
+
+def test_evaluation_counts_only_targets_that_are_not_ignored():
+    """Targets of -100 (cross_entropy's ignore_index) are neither in the mean
+    loss nor in the accuracy; a smaller last batch weighs by its tokens."""
+    sn.manual_seed(0)
+    model = sn.nn.Embedding(V, V)                             # logits[b, t] = table[x[b, t]]
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.integers(0, V, (2, 6)), rng.integers(0, V, (1, 6))
+    y1, y2 = rng.integers(0, V, (2, 6)), rng.integers(0, V, (1, 6))
+    y1[0, :5] = -100
+    metrics = evaluate_model(model, [(x1, y1), (x2, y2)], LanguageModelTask())
+    x, y = np.concatenate([x1.ravel(), x2.ravel()]), np.concatenate([y1.ravel(), y2.ravel()])
+    x, y = x[y != -100], y[y != -100]
+    logits = model.weight.data[x].astype(np.float64)         # (N, V)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert metrics["loss"] == pytest.approx(-log_probs[np.arange(len(y)), y].mean(), rel=1e-6)
+    assert metrics["accuracy"] == np.mean(logits.argmax(axis=1) == y)
