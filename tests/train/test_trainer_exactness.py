@@ -1,6 +1,7 @@
 """Trainer and loaders: an interrupted and resumed run is the uninterrupted run,
-at epoch boundaries too; evaluation reads exactly the batches it is asked for;
-best.npz is a complete checkpoint."""
+at epoch boundaries too; ``--resume`` with new settings follows them; evaluation
+reads exactly the batches it is asked for and counts only real targets; best.npz
+and the history files agree with the run."""
 import json
 
 import numpy as np
@@ -8,9 +9,11 @@ import pytest
 
 import scratchnet as sn
 from scratchnet import optim
+from scratchnet.cli import main
 from scratchnet.data import ClassificationBatches, ContiguousBatches, LMWindowLoader, load_corpus, random_window_batches
 from scratchnet.models import GPT, CharRNN
-from scratchnet.train import LambdaCallback, LanguageModelTask, RecurrentLMTask, Trainer, evaluate_model, load_checkpoint
+from scratchnet.train import (LambdaCallback, LanguageModelTask, RecurrentLMTask, Trainer, evaluate_model,
+                              load_checkpoint)
 
 V = 13
 DATA = np.random.default_rng(0).integers(0, V, 700)
@@ -139,22 +142,24 @@ def test_best_checkpoint_holds_the_history_up_to_its_own_step(tmp_path):
     assert best["history"][-1]["val_loss"] == best["best_val_loss"]
 
 
-def _cli_history(argv, out_dir, text_path):
-    """Run ``scratchnet train`` on a tiny LSTM and return its history rows."""
-    from scratchnet.cli import main
-    small = ["--data", str(text_path), "--hidden-size", "8", "--embedding-dim", "4", "--batch-size", "4",
-             "--seq-len", "8", "--eval-every", "4", "--eval-batches", "1", "--sample-tokens", "0", "--no-progress"]
-    assert main(["train", "--out", str(out_dir)] + argv + (small if "--resume" not in argv else ["--no-progress"])) == 0
+CLI_SMALL = ["--hidden-size", "8", "--embedding-dim", "4", "--batch-size", "4", "--seq-len", "8",
+             "--eval-every", "4", "--eval-batches", "1", "--sample-tokens", "0", "--no-progress"]
+
+
+def _cli_history(argv, out_dir):
+    """Run ``scratchnet train --out out_dir *argv`` and return its history rows."""
+    assert main(["train", "--out", str(out_dir)] + argv) == 0
     return json.loads((out_dir / "history.json").read_text())
 
 
 def test_resuming_with_more_steps_and_a_new_lr_follows_the_schedule_of_the_new_settings(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text(load_corpus("tinyshakespeare")[:2000], encoding="utf-8")
+    data = ["--data", str(text)] + CLI_SMALL
     settings = ["--steps", "12", "--warmup", "2", "--lr", "0.002", "--min-lr", "0.0001"]
-    planned = _cli_history(settings, tmp_path / "planned", text)
-    _cli_history(["--steps", "4", "--warmup", "2"], tmp_path / "extended", text)
-    extended = _cli_history(["--resume"] + settings, tmp_path / "extended", text)
+    planned = _cli_history(data + settings, tmp_path / "planned")
+    _cli_history(data + ["--steps", "4", "--warmup", "2"], tmp_path / "extended")
+    extended = _cli_history(["--resume", "--no-progress"] + settings, tmp_path / "extended")
     assert [row["lr"] for row in extended[4:]] == [row["lr"] for row in planned[4:]]
 
 
