@@ -148,11 +148,11 @@ class Trainer:
         return self.history
 
     def _ends_between_evaluations(self, start_step, total):
-        """True when a run that reached ``total`` steps did not evaluate at its last
-        step: it is evaluated once more, so that the best checkpoint and the
-        history cover the final model."""
+        """True when a run that reached ``total`` steps (even with a Ctrl-C during
+        the last one) did not evaluate at its last step: it is evaluated once
+        more, so that the best checkpoint and the history cover the final model."""
         return (self.eval_every and self.val_loader is not None and self.step == total > start_step
-                and not self._interrupted and self.step % self.eval_every != 0)
+                and self.step % self.eval_every != 0)
 
     @property
     def interrupted(self):

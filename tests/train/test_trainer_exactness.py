@@ -3,6 +3,8 @@ at epoch boundaries too; ``--resume`` with new settings follows them; evaluation
 reads exactly the batches it is asked for and counts only real targets; best.npz
 and the history files agree with the run."""
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -190,3 +192,12 @@ def test_evaluation_counts_only_targets_that_are_not_ignored():
     log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     assert metrics["loss"] == pytest.approx(-log_probs[np.arange(len(y)), y].mean(), rel=1e-6)
     assert metrics["accuracy"] == np.mean(logits.argmax(axis=1) == y)
+
+
+def test_ctrl_c_during_the_last_step_still_evaluates_the_final_model(tmp_path):
+    trainer = _trainer("gpt", tmp_path)
+    trainer.callbacks.append(LambdaCallback(
+        on_step_end=lambda tr, logs: logs["step"] == 7 and os.kill(os.getpid(), signal.SIGINT)))
+    trainer.fit(steps=7)                                          # eval_every=3: evaluated at 3, 6 and 7
+    assert trainer.interrupted and trainer.step == 7
+    assert [row["step"] for row in trainer.history if "val_loss" in row] == [3, 6, 7]
