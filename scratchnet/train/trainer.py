@@ -55,7 +55,8 @@ class Trainer:
             before every evaluation, so every evaluation sees the same batches.
         scheduler: an ``optim.lr_scheduler`` stepped after every step.
         grad_clip: max global gradient norm (None: no clipping).
-        eval_every, eval_batches: evaluation period (steps) and size (batches).
+        eval_every, eval_batches: evaluation period (steps) and size (batches);
+            with a ``val_loader`` the last step is evaluated in any case.
         checkpoint_every: checkpoint period in steps (None: only at the end,
             at the best validation loss and on Ctrl-C); needs ``out_dir``.
         patience: early stopping after this many evaluations without a new
@@ -148,11 +149,12 @@ class Trainer:
         return self.history
 
     def _ends_between_evaluations(self, start_step, total):
-        """True when a run that reached ``total`` steps (even with a Ctrl-C during
-        the last one) did not evaluate at its last step: it is evaluated once
-        more, so that the best checkpoint and the history cover the final model."""
-        return (self.eval_every and self.val_loader is not None and self.step == total > start_step
-                and self.step % self.eval_every != 0)
+        """True when a run with a validation loader that reached ``total`` steps
+        (even with a Ctrl-C during the last one, or without ``eval_every``) did
+        not evaluate at its last step: it is evaluated once more, so that the
+        best checkpoint and the history cover the final model."""
+        evaluated = self.eval_every and self.step % self.eval_every == 0
+        return self.val_loader is not None and self.step == total > start_step and not evaluated
 
     @property
     def interrupted(self):

@@ -201,3 +201,13 @@ def test_ctrl_c_during_the_last_step_still_evaluates_the_final_model(tmp_path):
     trainer.fit(steps=7)                                          # eval_every=3: evaluated at 3, 6 and 7
     assert trainer.interrupted and trainer.step == 7
     assert [row["step"] for row in trainer.history if "val_loss" in row] == [3, 6, 7]
+
+
+def test_a_run_without_eval_every_still_evaluates_its_final_model(tmp_path):
+    sn.manual_seed(0)
+    model, train, val, task = _model_and_loaders("gpt")
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), train, val, eval_batches=2, out_dir=tmp_path,
+                      progress=False)
+    trainer.fit(steps=4)
+    assert [row["step"] for row in trainer.history if "val_loss" in row] == [4]
+    assert load_checkpoint(tmp_path / "best.npz")["step"] == 4
