@@ -188,6 +188,11 @@ class LMWindowLoader:
         self.rng = _as_rng(rng if rng is not None else seed, where)
         self.step = 0
 
+    @property
+    def endless(self):
+        """True without ``num_batches``: iterating never ends by itself."""
+        return self.num_batches is None
+
     def __iter__(self):
         if self.num_batches is not None and self.step >= self.num_batches:  # the last epoch ended
             self.step = 0

@@ -400,6 +400,9 @@ def _postfix(logs):
 def evaluate_model(model, loader, task, max_batches=None):
     """Mean loss (nats/token), perplexity, bits per token and accuracy of
     ``model`` over ``loader``, in eval mode and without recording a graph."""
+    if max_batches is None and getattr(loader, "endless", False):
+        raise ValueError(f"evaluate: {type(loader).__name__} without num_batches never ends; "
+                         "pass max_batches= (or build the loader with num_batches=)")
     was_training = model.training
     model.eval()
     totals = {"loss_sum": 0.0, "tokens": 0, "correct": 0}

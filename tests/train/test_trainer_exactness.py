@@ -211,3 +211,16 @@ def test_a_run_without_eval_every_still_evaluates_its_final_model(tmp_path):
     trainer.fit(steps=4)
     assert [row["step"] for row in trainer.history if "val_loss" in row] == [4]
     assert load_checkpoint(tmp_path / "best.npz")["step"] == 4
+
+
+def test_evaluating_an_endless_loader_without_max_batches_is_an_error_not_a_hang():
+    # was: trainer.evaluate(LMWindowLoader(...)) looped forever
+    sn.manual_seed(0)
+    model = GPT(5, block_size=4, n_layer=1, n_head=1, n_embd=4)
+    data = np.arange(40) % 5
+    with pytest.raises(ValueError, match="max_batches"):
+        evaluate_model(model, LMWindowLoader(data, 4, 2, seed=0), LanguageModelTask())
+    metrics = evaluate_model(model, LMWindowLoader(data, 4, 2, seed=0), LanguageModelTask(), max_batches=2)
+    assert np.isfinite(metrics["loss"])
+    assert np.isfinite(evaluate_model(model, LMWindowLoader(data, 4, 2, seed=0, num_batches=2),
+                                      LanguageModelTask())["loss"])
