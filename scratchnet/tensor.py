@@ -8,6 +8,7 @@ and its derivative live side by side.
 import numpy as np
 
 from .autograd import engine
+from .autograd.inplace import mark_modified
 from .dtypes import normalize_array
 
 
@@ -196,6 +197,7 @@ class Tensor:
         other = o.data if isinstance(o, Tensor) else np.asarray(o)
         fn(self.data, other.astype(self.dtype, copy=False) if other.dtype.kind == self.dtype.kind else other,
            out=self.data, casting="same_kind")
+        mark_modified(self.data)
         return self
 
     def __iadd__(self, o): return self._inplace("__iadd__", o, np.add)
@@ -233,6 +235,7 @@ class Tensor:
             raise ValueError(f"Tensor.__setitem__: in-place assignment into a tensor that "
                              f"requires grad (shape {self.shape}); use masked_fill or where")
         self.data[index] = value.data if isinstance(value, Tensor) else value
+        mark_modified(self.data)
 
     def __iter__(self):
         if self.ndim == 0:

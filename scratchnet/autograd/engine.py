@@ -7,7 +7,9 @@ roots depend on:
    edges come into it from nodes that depend on it; a node is processed only
    once all of its consumers have sent their gradient. The walk uses an
    explicit stack, never recursion, so a chain of 100,000 ops is fine.
-2. **Call each node's backward** with the summed gradients of its outputs.
+2. **Call each node's backward** with the summed gradients of its outputs,
+   after checking that no array it saved was modified in place since its
+   forward (``inplace.py``).
 3. **Unbroadcast** each returned gradient to its input's shape (sum over the
    axes broadcasting added or stretched) and cast it to the input's dtype,
    then assert both: the one place where broadcasting is undone.
@@ -15,6 +17,8 @@ roots depend on:
 5. **Free** the node's saved arrays unless ``retain_graph=True``.
 """
 import numpy as np
+
+from .inplace import check_saved
 
 
 class GraphFreedError(RuntimeError):
@@ -139,6 +143,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
         if grads is None:
             continue
         grads = _fill_missing(grads, node)
+        check_saved(node)
         in_grads = node.fn.backward(node.ctx, *grads)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)

@@ -25,6 +25,7 @@ Positional arguments that are not Tensors (index arrays, masks) are passed to
 ``forward`` unchanged and get ``None`` as their gradient.
 """
 from .grad_mode import is_grad_enabled
+from .inplace import now
 
 
 class Context:
@@ -40,9 +41,10 @@ class Context:
 
 class Node:
     """One recorded call in the graph. Holds no reference to its outputs,
-    so the graph is freed as soon as the last output tensor goes away."""
+    so the graph is freed as soon as the last output tensor goes away.
+    ``tick`` is the in-place clock at the forward (see ``inplace.py``)."""
 
-    __slots__ = ("fn", "ctx", "inputs", "n_outputs", "freed", "__weakref__")
+    __slots__ = ("fn", "ctx", "inputs", "n_outputs", "freed", "tick", "__weakref__")
 
     def __init__(self, fn, ctx, inputs, n_outputs):
         self.fn = fn
@@ -50,6 +52,7 @@ class Node:
         self.inputs = inputs          # tuple: Tensor (requiring grad) or None
         self.n_outputs = n_outputs
         self.freed = False
+        self.tick = now()
 
     @property
     def name(self):
