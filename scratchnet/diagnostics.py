@@ -85,5 +85,5 @@ def gradient_norms_through_time(model, inputs, targets=None):
     time_axis = 1 if (rnn.batch_first and out.ndim == 3) else 0
     loss = _loss(_last_step(out, time_axis), targets)
     hs = [captured[t] for t in range(len(captured))]
-    grads = grad(loss, hs)
+    grads = grad(loss, hs, allow_unused=True)
     return np.array([0.0 if g is None else float(np.linalg.norm(g.astype(np.float64))) for g in grads])

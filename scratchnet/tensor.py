@@ -304,13 +304,14 @@ def tensor(data, requires_grad=False, dtype=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=True):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
     """Gradients of ``outputs`` w.r.t. ``inputs`` as NumPy arrays.
 
     Nothing is written to ``.grad``. ``outputs``/``inputs`` may be a tensor or
-    a sequence; ``grad_outputs`` defaults to ones for scalar outputs. An input
-    that the outputs do not depend on gets ``None`` (or an error when
-    ``allow_unused=False``).
+    a sequence; ``grad_outputs`` (one per output) defaults to ones for scalar
+    outputs, and the gradients of several outputs are summed. An input that
+    the outputs do not depend on is an error, as in PyTorch, unless
+    ``allow_unused=True`` (then its gradient is ``None``).
     """
     single = isinstance(inputs, Tensor)
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -319,6 +320,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Tr
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, (Tensor, np.ndarray)):
         grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"sn.grad: got {len(outputs)} outputs but {len(grad_outputs)} grad_outputs "
+                         f"(one per output, None for a scalar output)")
     for t in inputs:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise ValueError("sn.grad: every input must be a Tensor with requires_grad=True")
@@ -332,10 +336,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Tr
     capture = {id(t): None for t in inputs}
     engine.run_backward(roots, root_grads, retain_graph=retain_graph, capture=capture)
     result = []
-    for t in inputs:
+    for k, t in enumerate(inputs):
         g = capture[id(t)]
         if g is None and not allow_unused:
-            raise ValueError(f"sn.grad: an input of shape {t.shape} was not used to compute the outputs")
+            raise ValueError(f"sn.grad: input {k} (shape {t.shape}) was not used to compute the outputs; "
+                             f"pass allow_unused=True to get None for it")
         # a fresh, writable array: g may be a read-only broadcast view (the gradient
         # of a sum) or the caller's own grad_outputs array (an output that is an input)
         result.append(None if g is None else np.array(g, dtype=t.dtype, copy=True))

@@ -14,10 +14,13 @@ Encoding only ever produces special ids through those flags (and ``<unk>``),
 never from text that happens to contain ``"<bos>"``.
 """
 
+import functools
 import heapq
 import json
 import os
 import re
+import sys
+import unicodedata
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -238,9 +241,42 @@ class CharTokenizer(_Tokenizer):
 # ---------------------------------------------------------------------------
 
 # A word is a run of letters/digits/underscores, optionally with inner
-# apostrophes ("don't", "o'er"); every other non-space character is a token
-# of its own ("," "." "!" "-" ...). Whitespace separates tokens and is dropped.
-WORD_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
+# apostrophes ("don't", "o'er"), and the combining marks that follow its
+# characters; every other non-space character is a token of its own ("," "."
+# "!" "-" ...), with the marks that follow it. Whitespace separates tokens and
+# is dropped. ``\p{M}`` (which Python's ``re`` lacks) stands for the combining
+# marks, Unicode categories Mn, Mc and Me: accents written as separate code
+# points ("e\u0301"), Indic vowel signs and viramas, Hebrew and Arabic points.
+WORD_PATTERN = r"\w[\w\p{M}]*(?:'[\w\p{M}]+)*|[^\w\s][\p{M}]*"
+
+# The rule before combining marks were kept in words: it split words at every
+# mark ("cafe\u0301" gave "cafe" and "\u0301"). Tokenizers saved with it still
+# load and keep it, so their vocabularies stay valid.
+_LEGACY_WORD_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
+
+
+@functools.lru_cache(maxsize=None)
+def _combining_marks_class():
+    """The combining marks as ``re`` character-class ranges (built once, ~0.1 s)."""
+    ranges, start, prev = [], None, None
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code))[0] != "M":
+            continue
+        if start is None or code != prev + 1:
+            if start is not None:
+                ranges.append((start, prev))
+            start = code
+        prev = code
+    ranges.append((start, prev))
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+@functools.lru_cache(maxsize=None)
+def _compile_word_pattern(pattern):
+    """Compile a word pattern, expanding ``\\p{M}`` into the combining marks."""
+    if r"\p{M}" in pattern:
+        pattern = pattern.replace(r"\p{M}", _combining_marks_class())
+    return re.compile(pattern)
 
 
 class WordTokenizer(_Tokenizer):
@@ -249,7 +285,10 @@ class WordTokenizer(_Tokenizer):
     Tokenisation: the text is lower-cased when ``lower=True`` (the default),
     then split by the regex ``WORD_PATTERN``: runs of letters, digits and
     underscores, keeping inner apostrophes (``"don't"``), and each punctuation
-    mark as a separate token; whitespace is dropped. The vocabulary after the
+    mark as a separate token; whitespace is dropped. Combining marks stay with
+    the character before them, so accented letters written with a combining
+    accent (NFD) and Indic, Thai or Hebrew words with vowel signs are single
+    words. The vocabulary after the
     four specials is ordered by decreasing frequency, ties alphabetically;
     words seen fewer than ``min_freq`` times are left out, and ``max_vocab``
     caps the total size *including* the specials. Unknown words encode as
@@ -272,7 +311,12 @@ class WordTokenizer(_Tokenizer):
         self.max_vocab = max_vocab
         self.min_freq = int(min_freq)
         self.itos = None
-        self._regex = re.compile(WORD_PATTERN)
+        self._set_pattern(WORD_PATTERN)
+
+    def _set_pattern(self, pattern):
+        """Tokenise with ``pattern`` (``WORD_PATTERN``, or the legacy rule of an old file)."""
+        self.pattern = pattern
+        self._regex = _compile_word_pattern(pattern)
 
     def _fitted(self):
         return self.itos is not None
@@ -332,13 +376,14 @@ class WordTokenizer(_Tokenizer):
             "lower": self.lower,
             "max_vocab": self.max_vocab,
             "min_freq": self.min_freq,
-            "pattern": WORD_PATTERN,
+            "pattern": self.pattern,
             "words": self.itos[len(SPECIAL_TOKENS):],
         }
 
     @classmethod
     def _from_config(cls, d):
-        if d.get("pattern", WORD_PATTERN) != WORD_PATTERN:
+        pattern = d.get("pattern", WORD_PATTERN)
+        if pattern not in (WORD_PATTERN, _LEGACY_WORD_PATTERN):
             raise ValueError("WordTokenizer.from_dict: the dict was made with a different tokenisation regex")
         words = d["words"]
         if (not isinstance(words, list) or not all(isinstance(w, str) for w in words)
@@ -346,6 +391,7 @@ class WordTokenizer(_Tokenizer):
             raise ValueError("WordTokenizer.from_dict: 'words' must be a list of distinct strings "
                              "other than the special tokens")
         tok = cls(lower=d["lower"], max_vocab=d["max_vocab"], min_freq=d["min_freq"])
+        tok._set_pattern(pattern)
         tok._set_vocab(words)
         return tok
 
