@@ -486,15 +486,7 @@ class BPETokenizer(_Tokenizer):
         ids = self._cache.get(chunk)
         if ids is not None:
             return ids
-        ids = list(chunk.encode("utf-8"))
-        ranks = self.ranks
-        while len(ids) > 1:
-            # The learned merge with the lowest rank among adjacent pairs goes first.
-            best = min(zip(ids, ids[1:]), key=lambda p: ranks.get(p, 1 << 62))
-            new_id = ranks.get(best)
-            if new_id is None:
-                break
-            ids = _merge_pair(ids, best, new_id)
+        ids = _apply_merges(list(chunk.encode("utf-8")), self.ranks)
         if len(self._cache) < 200_000:
             self._cache[chunk] = ids
         return ids
@@ -564,6 +556,37 @@ def _merge_pair(ids, pair, new_id):
             out.append(ids[i])
             i += 1
     return out
+
+
+def _apply_merges(ids, ranks):
+    """Merge adjacent pairs of ``ids`` in the order learned; ``ranks[pair]`` is the merged id.
+
+    Equivalent to applying each learned merge in turn with ``_merge_pair``
+    (a merge's id is larger than those of the merges it is built from, so
+    merging never creates a pair learned earlier), but in O(n log n): a heap
+    holds ``(merged id, position)`` of the mergeable adjacent pairs, equal
+    pairs in left-to-right order, over a linked list of the tokens. Entries
+    whose pair has changed since they were pushed are skipped.
+    """
+    n = len(ids)
+    nxt = list(range(1, n + 1))
+    prv = list(range(-1, n - 1))
+    heap = [(ranks[p], i) for i, p in enumerate(zip(ids, ids[1:])) if p in ranks]
+    heapq.heapify(heap)
+    while heap:
+        new_id, i = heapq.heappop(heap)
+        j = nxt[i]
+        if ids[i] is None or j >= n or ranks.get((ids[i], ids[j])) != new_id:
+            continue  # stale entry
+        ids[i], ids[j] = new_id, None
+        nxt[i] = nxt[j]
+        if nxt[i] < n:
+            prv[nxt[i]] = i
+        for left in (prv[i], i):
+            right = nxt[left] if left >= 0 else n
+            if left >= 0 and right < n and (ids[left], ids[right]) in ranks:
+                heapq.heappush(heap, (ranks[ids[left], ids[right]], left))
+    return [t for t in ids if t is not None]
 
 
 def _learn_merges(words, freqs, n_merges, min_frequency):
