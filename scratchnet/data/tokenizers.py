@@ -438,8 +438,7 @@ class BPETokenizer(_Tokenizer):
 
     def __init__(self, vocab_size=512, min_frequency=2):
         for name, value in (("vocab_size", vocab_size), ("min_frequency", min_frequency)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"BPETokenizer: {name} must be an int, got {value!r}")
+            _check_int("BPETokenizer", name, value)
         self.target_vocab_size = int(vocab_size)
         self.min_frequency = int(min_frequency)
         self.merges = None
@@ -453,6 +452,7 @@ class BPETokenizer(_Tokenizer):
         if not isinstance(text, str):
             raise TypeError(f"BPETokenizer.fit: text must be str, got {type(text).__name__}")
         if vocab_size is not None:
+            _check_int("BPETokenizer.fit", "vocab_size", vocab_size)
             self.target_vocab_size = int(vocab_size)
         minimum = 256 + len(_BPE_SPECIALS)
         if self.target_vocab_size < minimum:
@@ -542,6 +542,12 @@ class BPETokenizer(_Tokenizer):
                 raise ValueError(f"BPETokenizer.from_dict: merge {r} = {pair!r} is invalid")
         tok._set_merges(merges)
         return tok
+
+
+def _check_int(where, name, value):
+    """Raise TypeError unless ``value`` is an int (``bool`` and ``300.7`` are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be an int, got {value!r}")
 
 
 def _merge_pair(ids, pair, new_id):

@@ -93,3 +93,10 @@ def test_bpe_encode_of_a_long_line_is_fast():
     seconds = time.perf_counter() - start
     assert tok.decode(ids) == line
     assert seconds < 2.0, seconds
+
+
+@pytest.mark.parametrize("bad", [300.7, "300", True])
+def test_bpe_fit_vocab_size_must_be_an_int(bad):
+    """fit(text, vocab_size=300.7) trained 300 ids and "300" was accepted (the constructor refused both)."""
+    with pytest.raises(TypeError, match=r"BPETokenizer.fit: vocab_size must be an int"):
+        BPETokenizer().fit("ab ab", vocab_size=bad)
