@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..dtypes import normalize_array
+from ..dtypes import FLOAT_DTYPES, normalize_array
 from ..tensor import Tensor
 
 
@@ -58,18 +58,41 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
-            self.register_buffer(name, value)      # assigning to a buffer updates it (PyTorch)
-            return
-        for store in (self._parameters, self._modules, self._buffers):
-            store.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        else:
+            self.register_buffer(name, value, persistent=name not in self._non_persistent)
+            return                                 # assigning to a buffer updates it (PyTorch)
+        store = self._slot_for(name, value)
+        for other in (self._parameters, self._modules, self._buffers):
+            if other is not store:
+                other.pop(name, None)
+        if store is None:
             object.__setattr__(self, name, value)
             return
+        store[name] = value
         self.__dict__.pop(name, None)
+
+    def _slot_for(self, name, value):
+        """The registry ``value`` goes into under ``name`` (None: a plain attribute).
+
+        PyTorch's rule: a registered parameter (sub-module) can be replaced only by
+        another Parameter (Module) or by None, which keeps the name registered as
+        absent; anything else is a TypeError (``lin.weight = tensor`` would otherwise
+        silently unregister the weight)."""
+        if isinstance(value, Parameter):
+            return self._parameters
+        if name in self._parameters:
+            if value is not None:
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} as parameter "
+                                f"'{name}' (a Parameter or None expected; to change its values use "
+                                f"{name}.data[...] = ...)")
+            return self._parameters
+        if isinstance(value, Module):
+            return self._modules
+        if name in self._modules:
+            if value is not None:
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} as child "
+                                f"module '{name}' (a Module or None expected)")
+            return self._modules
+        return None
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -96,8 +119,10 @@ class Module:
         """An array saved in ``state_dict`` (when persistent) but not trained."""
         self.__dict__.pop(name, None)
         self._buffers[name] = None if array is None else (
-            array.data if isinstance(array, Tensor) else np.asarray(array))
-        if not persistent:
+            array.data if isinstance(array, Tensor) else normalize_array(array, where="register_buffer"))
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def add_module(self, name, module):
@@ -161,8 +186,11 @@ class Module:
         return mod._parameters[name]
 
     def named_children(self):
+        """(name, module) for each direct sub-module, a shared one only under its first name."""
+        seen = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self):
@@ -278,14 +306,15 @@ class Module:
         return int(sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only))
 
     def to(self, dtype):
-        """Convert every floating parameter and buffer to ``dtype`` (float32 or float64), in place."""
+        """Convert every floating parameter (and its gradient) and buffer to ``dtype``
+        (float32 or float64), in place; the Parameter objects stay the same."""
         dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"{type(self).__name__}.to: expected a float dtype, got {dtype}")
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{type(self).__name__}.to: expected float32 or float64, got {dtype}")
         with no_grad():
             for p in self.parameters():
                 p.data = p.data.astype(dtype)
-                p.grad = None
+                p.grad = None if p.grad is None else p.grad.astype(dtype)
             for m in self.modules():
                 for name, b in m._buffers.items():
                     if b is not None and b.dtype.kind == "f":
@@ -299,8 +328,11 @@ class Module:
         return self.to(np.float32)
 
     def apply(self, fn):
-        for m in list(self.modules())[::-1]:
-            fn(m)
+        """Call ``fn`` on every sub-module, then on this module (PyTorch's order:
+        post-order over ``children()``, e.g. for ``model.apply(init_weights)``)."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
         return self
 
     # ------------------------------------------------------------------ print
@@ -309,10 +341,9 @@ class Module:
 
     def __repr__(self):
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        children = list(self.named_children())
-        if not children:
+        if not self._modules:
             return lines[0] + ")"
-        for name, m in children:
+        for name, m in self._modules.items():       # every name, as PyTorch prints them
             body = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"

@@ -118,3 +118,88 @@ def test_sn_grad_several_outputs_and_inputs_match_torch():
         sn.grad(outs, [x, w, u], grad_outputs=[None, go], retain_graph=True)
     assert sn.grad(outs, [x, w, u], grad_outputs=[None, go], allow_unused=True)[2] is None
     assert x.grad is None and w.grad is None
+
+
+# -------------------------------------------------------------------- nn.Module
+from scratchnet import nn  # noqa: E402
+
+
+class _Shared(nn.Module):
+    """``c`` is the same module as ``a``; torch's twin is built by ``_torch_shared``."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 3)
+        self.b = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+        self.c = self.a
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def _torch_shared(torch):
+    class Shared(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(2, 3)
+            self.b = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+            self.c = self.a
+    return Shared()
+
+
+def test_children_skip_a_shared_module_and_apply_visits_in_torch_order():
+    torch = pytest.importorskip("torch")
+    ours, theirs = _Shared(), _torch_shared(torch)
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()] == ["a", "b"]
+    assert len(list(ours.children())) == 2
+    order, torch_order = [], []
+    assert ours.apply(lambda m: order.append(type(m).__name__)) is ours
+    theirs.apply(lambda m: torch_order.append(type(m).__name__))
+    # children before their parent, the shared ``c`` not visited twice
+    assert torch_order == ["Linear", "Linear", "ReLU", "Sequential", "Shared"]
+    assert order == ["Linear", "Linear", "ReLU", "Sequential", "_Shared"]
+    assert "(c): Linear" in repr(ours)            # repr still shows every name, like torch's
+
+
+def test_assigning_a_non_parameter_to_a_parameter_name_is_a_type_error():
+    lin = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match="parameter 'weight'"):
+        lin.weight = sn.zeros(3, 2)                # would silently drop the weight from parameters()
+    with pytest.raises(TypeError, match="parameter 'weight'"):
+        lin.weight = np.zeros((3, 2), np.float32)
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    lin.bias = None                                # None keeps the name, as an absent parameter
+    assert list(lin.state_dict()) == ["weight"] and lin.bias is None
+    assert lin(sn.ones(1, 2)).shape == (1, 3)
+    with pytest.raises(TypeError, match="parameter 'bias'"):
+        lin.bias = sn.zeros(3)
+    lin.bias = nn.Parameter(np.zeros(3, np.float32))
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    seq = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="child module '0'"):
+        setattr(seq, "0", 3)
+    setattr(seq, "0", None)
+    assert list(seq.children()) == [] and list(seq.state_dict()) == []
+
+
+def test_register_buffer_again_as_persistent_puts_it_in_the_state_dict():
+    m = nn.Module()
+    m.register_buffer("x", np.zeros(2), persistent=False)
+    m.x = np.ones(2)                               # assignment keeps it non-persistent
+    assert list(m.state_dict()) == []
+    m.register_buffer("x", np.zeros(2))            # persistent=True (torch discards the flag)
+    assert list(m.state_dict()) == ["x"]
+    m.register_buffer("y", [1.0, 2.0])             # a list follows the default dtype, like sn.tensor
+    assert m.y.dtype == np.float32
+
+
+def test_to_keeps_gradients_converted_and_refuses_float16():
+    lin = nn.Linear(2, 3)
+    lin(sn.ones(1, 2)).sum().backward()
+    grad = lin.weight.grad.copy()
+    assert lin.double() is lin
+    assert lin.weight.dtype == lin.weight.grad.dtype == np.float64    # torch converts .grad too
+    np.testing.assert_array_equal(lin.weight.grad, grad)
+    with pytest.raises(TypeError, match="float16"):
+        lin.to(np.float16)
+    assert lin.weight.dtype == np.float64
