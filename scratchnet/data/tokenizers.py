@@ -424,8 +424,8 @@ class BPETokenizer(_Tokenizer):
     byte ids, weighted by how often the chunk occurs. Then, repeatedly, the
     most frequent adjacent pair of ids is merged into a new id everywhere;
     ties go to the numerically smallest pair ``(a, b)``, so training is
-    deterministic. Pair counts are updated incrementally (only the chunks
-    containing the merged pair are touched). Training stops when the
+    deterministic. Pair counts are updated incrementally (only the
+    occurrences of the merged pair and their neighbours are touched). Training stops when the
     vocabulary reaches ``vocab_size`` or when no pair occurs at least
     ``min_frequency`` times (then ``vocab_size`` ends up smaller).
 
@@ -550,26 +550,13 @@ def _check_int(where, name, value):
         raise TypeError(f"{where}: {name} must be an int, got {value!r}")
 
 
-def _merge_pair(ids, pair, new_id):
-    """Replace non-overlapping occurrences of ``pair`` in ``ids``, left to right."""
-    a, b = pair
-    out, i, n = [], 0, len(ids)
-    while i < n:
-        if i + 1 < n and ids[i] == a and ids[i + 1] == b:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
-
-
 def _apply_merges(ids, ranks):
     """Merge adjacent pairs of ``ids`` in the order learned; ``ranks[pair]`` is the merged id.
 
-    Equivalent to applying each learned merge in turn with ``_merge_pair``
-    (a merge's id is larger than those of the merges it is built from, so
-    merging never creates a pair learned earlier), but in O(n log n): a heap
+    Equivalent to applying each learned merge in turn to the whole chunk,
+    occurrences left to right (a merge's id is larger than those of the
+    merges it is built from, so merging never creates a pair learned
+    earlier), but in O(n log n): a heap
     holds ``(merged id, position)`` of the mergeable adjacent pairs, equal
     pairs in left-to-right order, over a linked list of the tokens. Entries
     whose pair has changed since they were pushed are skipped.
@@ -598,17 +585,27 @@ def _apply_merges(ids, ranks):
 def _learn_merges(words, freqs, n_merges, min_frequency):
     """Greedy BPE on distinct ``words`` (lists of ids) with occurrence counts ``freqs``.
 
-    ``pair_counts[p]`` is the weighted number of occurrences of pair ``p``;
-    ``where[p]`` the indices of words that may contain it. A max-heap of
-    ``(-count, pair)`` with lazy deletion finds the next merge: entries whose
-    count is stale are skipped. The tie-break is the smallest ``pair``.
+    All words sit in one doubly linked list of tokens (``nxt``/``prv``, -1 at
+    a word's ends; a merged-away token becomes ``None``), each token carrying
+    its word's count. ``pair_counts[p]`` is the weighted number of
+    occurrences of pair ``p`` and ``where[p]`` the tokens where ``p`` may
+    start, so a merge touches only its occurrences and their neighbours, not
+    whole words (a long line would be rescanned once per merge). A max-heap
+    of ``(-count, pair)`` with lazy deletion finds the next merge: entries
+    whose count is stale are skipped. The tie-break is the smallest ``pair``.
     """
-    pair_counts = defaultdict(int)
-    where = defaultdict(set)
-    for w, (ids, f) in enumerate(zip(words, freqs)):
-        for p in zip(ids, ids[1:]):
-            pair_counts[p] += f
-            where[p].add(w)
+    ids, nxt, prv, weight = [], [], [], []
+    for word, f in zip(words, freqs):
+        start, n = len(ids), len(word)
+        ids += word
+        nxt += [*range(start + 1, start + n), -1]
+        prv += [-1, *range(start, start + n - 1)]
+        weight += [f] * n
+    pair_counts, where = defaultdict(int), defaultdict(set)
+    for i, j in enumerate(nxt):
+        if j >= 0:
+            pair_counts[ids[i], ids[j]] += weight[i]
+            where[ids[i], ids[j]].add(i)
     heap = [(-c, p) for p, c in pair_counts.items()]
     heapq.heapify(heap)
 
@@ -619,33 +616,43 @@ def _learn_merges(words, freqs, n_merges, min_frequency):
             continue  # stale entry
         if -neg < min_frequency:
             break
-        new_id = 256 + len(merges)
         merges.append(pair)
-        changed = set()
-        for w in where.pop(pair):
-            ids = words[w]
-            if len(ids) < 2:
-                continue
-            new_ids = _merge_pair(ids, pair, new_id)
-            if len(new_ids) == len(ids):
-                continue  # stale index entry: the pair is no longer in this word
-            f = freqs[w]
-            for p in zip(ids, ids[1:]):
-                pair_counts[p] -= f
-                changed.add(p)
-            for p in zip(new_ids, new_ids[1:]):
-                pair_counts[p] += f
-                changed.add(p)
-                where[p].add(w)
-            words[w] = new_ids
+        changed = _merge_occurrences(pair, 255 + len(merges), ids, nxt, prv, weight, pair_counts, where)
         for p in changed:
             c = pair_counts[p]
             if c > 0:
                 heapq.heappush(heap, (-c, p))
             else:
                 pair_counts.pop(p, None)
-        pair_counts.pop(pair, None)
     return merges
+
+
+def _merge_occurrences(pair, new_id, ids, nxt, prv, weight, pair_counts, where):
+    """Merge every occurrence of ``pair``, left to right; return the pairs whose count changed."""
+    changed = set()
+
+    def count(i, j, f):
+        p = (ids[i], ids[j])
+        pair_counts[p] += f
+        changed.add(p)
+        if f > 0:
+            where[p].add(i)
+
+    for i in sorted(where.pop(pair)):
+        j = nxt[i]
+        if ids[i] is None or j < 0 or (ids[i], ids[j]) != pair:
+            continue  # merged away, or an overlapping occurrence already merged
+        h, k, f = prv[i], nxt[j], weight[i]
+        for left, right in ((h, i), (i, j), (j, k)):
+            if left >= 0 and right >= 0:
+                count(left, right, -f)
+        ids[i], ids[j], nxt[i] = new_id, None, k
+        if k >= 0:
+            prv[k] = i
+        for left, right in ((h, i), (i, k)):
+            if left >= 0 and right >= 0:
+                count(left, right, f)
+    return changed
 
 
 _TYPES = {cls.__name__: cls for cls in (CharTokenizer, WordTokenizer, BPETokenizer)}
