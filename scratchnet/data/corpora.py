@@ -23,14 +23,16 @@ def _read_bundled(name):
 
 
 def load_corpus(name_or_path):
-    """Return a corpus as one ``str``.
+    r"""Return a corpus as one ``str``.
 
     ``'tinyshakespeare'`` (Karpathy's 1.1 MB tiny-shakespeare, bundled with
     scratchnet) is looked up by name first; any other string or ``Path`` is a
     file read as UTF-8 (a leading byte-order mark is dropped) with universal
     newlines as Python's ``open`` reads text: Windows ``\r\n`` and old Mac ``\r``
     line endings become ``\n``, so a corpus saved on Windows has the same
-    vocabulary and ids as the same text saved on Linux. Raises
+    vocabulary and ids as the same text saved on Linux. Every ``\r`` counts,
+    even a lone one inside a line (``"a\rb"`` reads as ``"a\nb"``); other
+    separators (``\x85``, ``\u2028``) are kept. Names are case-sensitive. Raises
     ``FileNotFoundError`` for a missing file, ``ValueError`` naming the file for
     an empty file or one that is not UTF-8 text (with the offset of the first
     offending byte; NUL bytes count as binary).
