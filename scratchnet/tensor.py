@@ -21,7 +21,7 @@ class Tensor:
     cannot require grad.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_index", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_node", "_index", "__weakref__")
     __array_priority__ = 1000
     __array_ufunc__ = None  # ndarray (op) Tensor defers to Tensor's reflected operator
 
@@ -32,7 +32,7 @@ class Tensor:
             self.data = normalize_array(data, dtype)
         except ValueError as e:        # NumPy refusing a ragged nested list
             raise ValueError(f"tensor: cannot make an array of the {type(data).__name__} given ({e})") from None
-        self.grad = None
+        self._grad = None
         self._node = None
         self._index = 0
         self._requires_grad = False
@@ -43,7 +43,7 @@ class Tensor:
         """Wrap an op's output array without copying or checks."""
         t = cls.__new__(cls)
         t.data = array if isinstance(array, np.ndarray) else np.asarray(array)
-        t.grad = None
+        t._grad = None
         differentiable = node is not None and t.data.dtype.kind == "f"
         t._node = node if differentiable else None
         t._index = index
@@ -66,6 +66,25 @@ class Tensor:
             raise ValueError("Tensor.requires_grad: cannot switch off requires_grad of a "
                              "non-leaf tensor; use .detach()")
         self._requires_grad = flag
+
+    @property
+    def grad(self):
+        """The accumulated gradient: an ndarray of this tensor's shape and dtype, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            value = value.data if isinstance(value, Tensor) else value
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"Tensor.grad: expected an np.ndarray or None, got {type(value).__name__}")
+            if value.shape != self.data.shape:
+                raise ValueError(f"Tensor.grad: cannot assign a gradient of shape {value.shape} "
+                                 f"to a tensor of shape {self.data.shape}")
+            if value.dtype != self.data.dtype:
+                raise TypeError(f"Tensor.grad: cannot assign a gradient of dtype {value.dtype} "
+                                f"to a tensor of dtype {self.data.dtype} (shape {self.data.shape})")
+        self._grad = value
 
     def requires_grad_(self, flag=True):
         self.requires_grad = flag
@@ -151,11 +170,11 @@ class Tensor:
 
     # -------------------------------------------------------------- autograd
     def _accumulate_grad(self, g):
-        if self.grad is None:
+        if self._grad is None:
             # own the buffer: never alias an array that an op or user still holds
-            self.grad = np.array(g, dtype=self.data.dtype, copy=True)
+            self._grad = np.array(g, dtype=self.data.dtype, copy=True)
         else:
-            self.grad += g
+            self._grad += g
 
     def zero_grad(self):
         self.grad = None
@@ -294,6 +313,9 @@ def _initial_grad(t, grad, where):
                 f"or reduce the output first (e.g. .sum())")
         return np.ones(t.shape, dtype=t.dtype)
     g = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+    if g.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: grad must be a real numeric array, got dtype {g.dtype} "
+                        f"(shape {g.shape}) for an output of shape {t.shape}")
     if g.shape != t.shape:
         raise ValueError(f"{where}: grad has shape {g.shape} but the output has shape {t.shape}")
     return g.astype(t.dtype, copy=False)

@@ -203,3 +203,50 @@ def test_to_keeps_gradients_converted_and_refuses_float16():
     with pytest.raises(TypeError, match="float16"):
         lin.to(np.float16)
     assert lin.weight.dtype == np.float64
+
+
+# ------------------------------------------------------------ .grad and backward
+def test_assigning_grad_checks_shape_and_dtype_like_torch():
+    x = sn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(2,\)"):
+        x.grad = np.ones(3, np.float32)            # the next backward would broadcast into it
+    with pytest.raises(TypeError, match="float64.*float32"):
+        x.grad = np.ones(2)
+    with pytest.raises(TypeError, match="list"):
+        x.grad = [1.0, 1.0]
+    x.grad = np.full(2, 0.5, np.float32)
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.5, 3.5])
+    x.grad = None
+    assert x.grad is None
+
+
+def test_backward_grad_must_be_numeric():
+    x = sn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"Tensor.backward: grad must be a real numeric.*complex"):
+        (x * 2).backward(np.ones(2, complex))      # the imaginary part was silently dropped
+    with pytest.raises(TypeError, match="Tensor.backward"):
+        (x * 2).backward(np.array(["a", "b"]))
+
+
+# ------------------------------------------------------------ creation functions
+@pytest.mark.parametrize("make", [sn.randn, sn.rand])
+def test_random_floats_refuse_an_integer_dtype(make):
+    with pytest.raises(TypeError, match="floating-point"):
+        make(3, dtype=np.int64)                    # normal samples were truncated to ints
+
+
+def test_arange_takes_requires_grad_and_like_functions_follow_the_default_dtype():
+    t = sn.arange(3.0, requires_grad=True)
+    assert t.requires_grad and t.dtype == np.float32
+    (t * t).sum().backward()
+    np.testing.assert_array_equal(t.grad, [0.0, 2.0, 4.0])
+    with pytest.raises(TypeError):
+        sn.arange(3, requires_grad=True)           # int64 cannot require grad
+    assert sn.zeros_like([1.0, 2.0]).dtype == np.float32
+    assert sn.ones_like([[1, 2]]).dtype == np.int64
+    try:
+        sn.set_default_dtype(np.float64)
+        assert sn.zeros_like([1.0]).dtype == sn.arange(2.0).dtype == np.float64
+    finally:
+        sn.set_default_dtype(np.float32)
