@@ -1,7 +1,7 @@
 """Tensor factories: zeros, ones, full, randn, rand, arange, *_like."""
 import numpy as np
 
-from .dtypes import get_default_dtype
+from .dtypes import get_default_dtype, normalize_array
 from .random import default_generator
 from .tensor import Tensor
 
@@ -18,6 +18,15 @@ def _shape(shape, where):
 
 def _dtype(dtype):
     return get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def _float_dtype(dtype, where):
+    """Random floats need a float dtype: casting normal samples to int would truncate them."""
+    dtype = _dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{where}: dtype must be a floating-point dtype, got {dtype} "
+                        f"(use sn.randint for random integers)")
+    return dtype
 
 
 def zeros(*shape, dtype=None, requires_grad=False):
@@ -45,13 +54,15 @@ def full(shape, fill_value, dtype=None, requires_grad=False):
 
 def randn(*shape, dtype=None, requires_grad=False):
     """Standard normal samples from scratchnet's seeded generator."""
-    data = default_generator().standard_normal(_shape(shape, "randn")).astype(_dtype(dtype))
+    dtype = _float_dtype(dtype, "randn")
+    data = default_generator().standard_normal(_shape(shape, "randn")).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=None, requires_grad=False):
     """Uniform [0, 1) samples from scratchnet's seeded generator."""
-    data = default_generator().random(_shape(shape, "rand")).astype(_dtype(dtype))
+    dtype = _float_dtype(dtype, "rand")
+    data = default_generator().random(_shape(shape, "rand")).astype(dtype)
     return Tensor(data, requires_grad=requires_grad)
 
 
@@ -59,7 +70,7 @@ def randint(low, high, shape):
     return Tensor(default_generator().integers(low, high, size=_shape((tuple(shape),), "randint")))
 
 
-def arange(start, stop=None, step=1, dtype=None):
+def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
     """Like np.arange; integer arguments give int64, float ones the default dtype."""
     if stop is None:
         start, stop = 0, start
@@ -70,14 +81,18 @@ def arange(start, stop=None, step=1, dtype=None):
         data = data.astype(dtype)
     elif data.dtype.kind == "f":
         data = data.astype(get_default_dtype())
-    return Tensor(data)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def _like(t, dtype):
+    """Shape and dtype of ``t`` (a Tensor, array or list: a list of floats has the default dtype)."""
+    arr = t.data if isinstance(t, Tensor) else normalize_array(t)
+    return arr.shape, arr.dtype if dtype is None else np.dtype(dtype)
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
-    t = t.data if isinstance(t, Tensor) else np.asarray(t)
-    return Tensor(np.zeros(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+    return Tensor(np.zeros(*_like(t, dtype)), requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
-    t = t.data if isinstance(t, Tensor) else np.asarray(t)
-    return Tensor(np.ones(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+    return Tensor(np.ones(*_like(t, dtype)), requires_grad=requires_grad)
