@@ -2,7 +2,6 @@
 
 import json
 import re
-import time
 from collections import Counter
 
 import numpy as np
@@ -200,15 +199,13 @@ def test_bpe_errors():
         BPETokenizer().encode("abc")
 
 
-def test_bpe_speed_on_shakespeare():
-    t0 = time.perf_counter()
+def test_bpe_on_shakespeare_round_trips():
+    """fit on 100K characters and encode of the whole 1.1 MB corpus (about 0.1 s
+    and 0.2 s here; speed is not asserted: tests never fail on a slow machine)."""
     tok = BPETokenizer().fit(SHAKESPEARE[:100_000], vocab_size=512)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ids = tok.encode(SHAKESPEARE)  # 1.1 MB
-    encode_s = time.perf_counter() - t0
+    ids = tok.encode(SHAKESPEARE)
     assert tok.decode(ids) == SHAKESPEARE
-    assert fit_s < 10 and encode_s < 10, (fit_s, encode_s)  # measured: ~0.1 s and ~0.3 s
+    assert len(ids) < 0.7 * len(SHAKESPEARE)          # merges applied: 0.54 tokens per character
 
 
 # --- save / load / to_dict ----------------------------------------------------------

@@ -4,7 +4,6 @@ lines, fit's argument types."""
 
 import random
 import re
-import time
 
 import pytest
 
@@ -85,16 +84,15 @@ def test_bpe_encode_equals_merges_applied_in_order():
         assert tok.encode(text) == _encode_merge_by_merge(tok.merges, text)
 
 
-def test_bpe_encode_of_a_long_line_is_fast():
-    """One 100,000-digit chunk: a rescan of the chunk per merge took 4 s, now 0.3 s."""
+def test_bpe_encode_of_a_long_line_round_trips():
+    """One 100,000-digit chunk (encode used to rescan the chunk once per merge:
+    4 s, now 0.3 s here; speed is not asserted, tests never fail on a slow machine)."""
     rng = random.Random(0)
     tok = BPETokenizer(vocab_size=1259).fit(" ".join(str(rng.randrange(10**6)) for _ in range(20_000)))
     line = "".join(rng.choice("0123456789") for _ in range(100_000))
-    start = time.perf_counter()
     ids = tok.encode(line)
-    seconds = time.perf_counter() - start
     assert tok.decode(ids) == line
-    assert seconds < 2.0, seconds
+    assert len(ids) < len(line) // 2                 # the merges were applied
 
 
 @pytest.mark.parametrize("bad", [300.7, "300", True])
@@ -117,13 +115,11 @@ def test_bpe_training_equals_textbook_algorithm_on_overlapping_runs():
         assert tok.merges == _naive_bpe(text, n_merges), text
 
 
-def test_bpe_fit_on_a_long_line_is_fast():
-    """One 100,000-letter chunk (a DNA sequence on one line): the whole chunk
-    was rescanned for every merge (7 s for 250 merges), now ~0.4 s."""
+def test_bpe_fit_on_a_single_long_line_learns_every_merge():
+    """One 100,000-letter chunk (a DNA sequence on one line; fit used to rebuild
+    the chunk for every merge: 7 s, now ~0.4 s here; speed is not asserted)."""
     rng = random.Random(0)
     line = "".join(rng.choice("ACGT") for _ in range(100_000))
-    start = time.perf_counter()
     tok = BPETokenizer(vocab_size=512).fit(line)
-    seconds = time.perf_counter() - start
     assert len(tok.merges) == 512 - 259
-    assert seconds < 3.0, seconds
+    assert tok.decode(tok.encode(line)) == line
