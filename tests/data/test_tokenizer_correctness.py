@@ -123,3 +123,12 @@ def test_bpe_fit_on_a_single_long_line_learns_every_merge():
     tok = BPETokenizer(vocab_size=512).fit(line)
     assert len(tok.merges) == 512 - 259
     assert tok.decode(tok.encode(line)) == line
+
+
+@pytest.mark.parametrize("n, val_fraction, n_train", [(10, 0.9, 1), (90, 0.3, 63), (1_115_394, 0.1, 1_003_854),
+                                                      (100, 0.1, 90), (7, 0.5, 3)])
+def test_train_val_split_sizes_are_not_lost_to_float_error(n, val_fraction, n_train):
+    # was: int(10 * (1 - 0.9)) = int(0.0999...*10) = 0 training items, 62/28 for 90 at 0.3
+    from scratchnet.data import train_val_split
+    train, val = train_val_split(list(range(n)), val_fraction)
+    assert (len(train), len(val)) == (n_train, n - n_train)
