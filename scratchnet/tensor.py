@@ -8,6 +8,7 @@ and its derivative live side by side.
 import numpy as np
 
 from .autograd import engine
+from .autograd.grad_mode import is_grad_enabled
 from .autograd.inplace import mark_modified
 from .dtypes import normalize_array
 
@@ -208,14 +209,32 @@ class Tensor:
     def __pos__(self): return self
     def __abs__(self): return ops.abs(self)
 
-    def _inplace(self, name, o, fn):
+    def _check_inplace(self, name, o):
+        """In-place forms only on tensors that do not require grad (API.md), and not
+        with an operand that does while recording: the result would then require grad
+        (PyTorch records it), but writing into ``self.data`` would drop that gradient."""
         if self._requires_grad:
             raise ValueError(
                 f"Tensor.{name}: in-place operation on a tensor that requires grad "
                 f"(shape {self.shape}); use the out-of-place form, or modify .data under no_grad")
+        if isinstance(o, Tensor) and o._requires_grad and is_grad_enabled():
+            raise ValueError(
+                f"Tensor.{name}: in-place operation with an operand that requires grad (shape "
+                f"{o.shape}) into a tensor that does not (shape {self.shape}): its gradient would be "
+                f"lost; use an out-of-place op (a = a + b; sn.where or masked_fill for a[i] = v)")
+
+    def _inplace(self, name, o, fn):
+        self._check_inplace(name, o)
         other = o.data if isinstance(o, Tensor) else np.asarray(o)
-        fn(self.data, other.astype(self.dtype, copy=False) if other.dtype.kind == self.dtype.kind else other,
-           out=self.data, casting="same_kind")
+        try:
+            fn(self.data, other.astype(self.dtype, copy=False) if other.dtype.kind == self.dtype.kind else other,
+               out=self.data, casting="same_kind")
+        except TypeError as e:           # int += float: NumPy refuses the cast
+            raise TypeError(f"Tensor.{name}: cannot write a {other.dtype} result into a tensor of dtype "
+                            f"{self.dtype} in place (shapes {self.shape} and {other.shape})") from e
+        except ValueError as e:          # the result would need a bigger shape than self
+            raise ValueError(f"Tensor.{name}: the result of shapes {self.shape} and {other.shape} does "
+                             f"not fit in place into shape {self.shape}") from e
         mark_modified(self.data)
         return self
 
@@ -253,6 +272,7 @@ class Tensor:
         if self._requires_grad:
             raise ValueError(f"Tensor.__setitem__: in-place assignment into a tensor that "
                              f"requires grad (shape {self.shape}); use masked_fill or where")
+        self._check_inplace("__setitem__", value)
         self.data[index] = value.data if isinstance(value, Tensor) else value
         mark_modified(self.data)
 

@@ -250,3 +250,26 @@ def test_arange_takes_requires_grad_and_like_functions_follow_the_default_dtype(
         assert sn.zeros_like([1.0]).dtype == sn.arange(2.0).dtype == np.float64
     finally:
         sn.set_default_dtype(np.float32)
+
+
+# ------------------------------------------------------------ in-place operators
+def test_inplace_with_an_operand_that_requires_grad_raises_instead_of_dropping_its_gradient():
+    total = sn.zeros(2)
+    w = sn.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"__iadd__.*operand that requires grad"):
+        total += w                                 # torch records it; here w's gradient was lost
+    with pytest.raises(ValueError, match=r"__setitem__.*operand that requires grad"):
+        total[0] = w[1]
+    np.testing.assert_array_equal(total.data, [0.0, 0.0])
+    with sn.no_grad():                             # nothing is recorded anyway: allowed
+        total += w
+    np.testing.assert_array_equal(total.data, [1.0, 2.0])
+
+
+def test_inplace_errors_name_the_operator_and_shapes():
+    with pytest.raises(TypeError, match=r"__iadd__.*int64"):
+        t = sn.tensor([1, 2])
+        t += 1.5
+    with pytest.raises(ValueError, match=r"__imul__.*\(2,\) and \(3, 2\)"):
+        t = sn.ones(2)
+        t *= sn.ones(3, 2)
