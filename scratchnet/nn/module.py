@@ -240,9 +240,10 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays into this module's parameters and buffers, in place.
 
-        With ``strict=True`` missing keys, unexpected keys and shape mismatches
-        raise one ``ValueError`` listing all of them by name, and nothing is
-        changed. Returns ``(missing_keys, unexpected_keys)``.
+        Shape mismatches and non-numeric arrays, and with ``strict=True`` missing
+        and unexpected keys, raise one ``ValueError`` listing all of them by name,
+        and nothing is changed. Values are cast to each parameter's and buffer's
+        dtype. Returns ``(missing_keys, unexpected_keys)``.
         """
         targets = self._state_targets()
         given = OrderedDict((k, v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in state_dict.items())
@@ -250,9 +251,13 @@ class Module:
         unexpected = [k for k in given if k not in targets]
         mismatched = [f"{k}: checkpoint {given[k].shape} vs model {targets[k][0].shape}"
                       for k in targets if k in given and given[k].shape != targets[k][0].shape]
+        not_numbers = [f"{k}: dtype {given[k].dtype}" for k in targets
+                       if k in given and given[k].dtype.kind not in "biuf"]
         problems = []
         if mismatched:
             problems.append("shape mismatch for " + "; ".join(mismatched))
+        if not_numbers:
+            problems.append("not numeric arrays: " + "; ".join(not_numbers))
         if strict and missing:
             problems.append(f"missing keys {missing}")
         if strict and unexpected:

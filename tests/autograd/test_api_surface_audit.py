@@ -273,3 +273,20 @@ def test_inplace_errors_name_the_operator_and_shapes():
     with pytest.raises(ValueError, match=r"__imul__.*\(2,\) and \(3, 2\)"):
         t = sn.ones(2)
         t *= sn.ones(3, 2)
+
+
+def test_load_state_dict_refuses_non_numeric_values_by_name_and_changes_nothing():
+    seq = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    before = seq.state_dict()
+    state = seq.state_dict()
+    state["0.weight"] = state["0.weight"] + 1
+    state["1.weight"] = np.full((2, 2), "x")       # NumPy's "could not convert" after 0.weight was written
+    with pytest.raises(ValueError, match=r"load_state_dict.*1\.weight: dtype <U1"):
+        seq.load_state_dict(state)
+    for k, v in seq.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    state["1.weight"] = before["1.weight"].astype(np.float64)   # cast to the parameter's float32
+    result = seq.load_state_dict(state, strict=False)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    assert seq[1].weight.dtype == np.float32
+    np.testing.assert_array_equal(seq[0].weight.data, before["0.weight"] + 1)
