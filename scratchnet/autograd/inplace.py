@@ -10,7 +10,7 @@ so does scratchnet:
 - every in-place Tensor operation (``+=``, ``-=``, ``*=``, ``/=``, ``t[i] = v``)
   calls ``mark_modified(array)``, which ticks a clock and stamps the array's
   *base* (the ndarray that owns the memory, so every view of it counts);
-- each recorded Node remembers the clock at its forward (``now()``);
+- each recorded Node remembers the clock at its forward (``clock[0]``);
 - before a node's backward the engine calls ``check_saved(node)``: a saved
   array whose base was stamped after that time raises
   ``SavedArrayModifiedError``.
@@ -23,7 +23,7 @@ import weakref
 
 import numpy as np
 
-_clock = [0]
+clock = [0]         # ticks once per in-place write; a Node stores clock[0] at its forward
 _stamps = {}        # id(base) -> (tick, weakref to base)
 
 
@@ -32,11 +32,6 @@ class SavedArrayModifiedError(ValueError, RuntimeError):
 
     A ``ValueError`` (scratchnet's rule for value problems) that is also a
     ``RuntimeError`` (what PyTorch raises for the same mistake)."""
-
-
-def now():
-    """The current tick: a Node made now sees only later modifications."""
-    return _clock[0]
 
 
 def _base(array):
@@ -51,10 +46,10 @@ def _forget(key):
 
 def mark_modified(array):
     """Record that ``array`` (and so its base's memory) was just written in place."""
-    _clock[0] += 1
+    clock[0] += 1
     base = _base(array)
     key = id(base)
-    _stamps[key] = (_clock[0], weakref.ref(base, _forget(key)))
+    _stamps[key] = (clock[0], weakref.ref(base, _forget(key)))
 
 
 def _saved_arrays(ctx):
@@ -69,7 +64,7 @@ def _saved_arrays(ctx):
 def check_saved(node):
     """Raise if an array ``node`` saved was modified in place after its forward (``node.tick``)."""
     tick = node.tick
-    if tick >= _clock[0] or node.ctx is None:
+    if tick >= clock[0] or node.ctx is None:
         return                                   # nothing was modified since the forward
     for array in _saved_arrays(node.ctx):
         base = _base(array)
