@@ -290,3 +290,13 @@ def test_load_state_dict_refuses_non_numeric_values_by_name_and_changes_nothing(
     assert result.missing_keys == [] and result.unexpected_keys == []
     assert seq[1].weight.dtype == np.float32
     np.testing.assert_array_equal(seq[0].weight.data, before["0.weight"] + 1)
+
+
+def test_summary_of_a_shape_does_not_consume_the_seeded_random_stream():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5))
+    sn.manual_seed(0)
+    expected = sn.randn(4).data
+    sn.manual_seed(0)
+    text = model.summary((4, 2), print_fn=None)
+    assert "(4, 3)" in text and model.training
+    np.testing.assert_array_equal(sn.randn(4).data, expected)
