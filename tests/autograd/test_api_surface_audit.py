@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+from scratchnet import nn
 
 
 # ------------------------------------------------ in-place change of a saved array
@@ -121,9 +122,6 @@ def test_sn_grad_several_outputs_and_inputs_match_torch():
 
 
 # -------------------------------------------------------------------- nn.Module
-from scratchnet import nn  # noqa: E402
-
-
 class _Shared(nn.Module):
     """``c`` is the same module as ``a``; torch's twin is built by ``_torch_shared``."""
 
