@@ -23,11 +23,19 @@ def _labels_from(preds, targets, where):
     preds, targets = np.asarray(preds), np.asarray(targets)
     if preds.shape == targets.shape:
         return preds, targets
+    axis = None
     if preds.ndim == targets.ndim + 1:
         if preds.shape[:-1] == targets.shape:
-            return preds.argmax(axis=-1), targets
-        if preds.ndim >= 2 and preds.shape[:1] + preds.shape[2:] == targets.shape:
-            return preds.argmax(axis=1), targets
+            axis = -1
+        elif preds.ndim >= 2 and preds.shape[:1] + preds.shape[2:] == targets.shape:
+            axis = 1
+    if axis is not None:
+        if preds.shape[axis] == 1:  # argmax would say class 0 everywhere
+            raise ValueError(
+                f"{where}: predictions of shape {preds.shape} have a class axis of size 1 against targets of "
+                f"shape {targets.shape}; for a single binary logit or probability, threshold it and drop that axis"
+            )
+        return preds.argmax(axis=axis), targets
     raise ValueError(
         f"{where}: predictions of shape {preds.shape} do not match targets of shape {targets.shape}; "
         "pass labels of the targets' shape or logits with one extra class axis (last, or second as in PyTorch)"
@@ -41,7 +49,8 @@ def accuracy(logits_or_preds, targets, ignore_index=None):
     probabilities with an extra class axis (last, or PyTorch's axis 1), which
     are arg-maxed. Positions whose target equals ``ignore_index`` are left
     out. Returns ``nan`` when no position is counted. (For binary
-    probabilities of the targets' shape, threshold them first.)
+    probabilities or logits of the targets' shape, threshold them first; a
+    class axis of size 1 is an error, as its argmax is always 0.)
     """
     preds, targets = _labels_from(logits_or_preds, targets, "accuracy")
     keep = np.ones(targets.shape, dtype=bool) if ignore_index is None else targets != ignore_index
@@ -61,7 +70,11 @@ def _loss_value(mean_loss_nats, where):
 
 
 def perplexity(mean_loss_nats):
-    """``exp(loss)`` for a mean cross-entropy in nats (``inf`` on overflow)."""
+    """``exp(loss)`` for a mean cross-entropy in nats (``inf`` on overflow).
+
+    A scalar (any float dtype, a 0-d array or Tensor) gives a Python float, an
+    array a float64 array; values are not checked (``nan`` stays ``nan``).
+    """
     loss = _loss_value(mean_loss_nats, "perplexity")
     with np.errstate(over="ignore"):
         out = np.exp(loss)
@@ -69,7 +82,10 @@ def perplexity(mean_loss_nats):
 
 
 def bits_per_char(mean_loss_nats):
-    """``loss / ln 2``: a per-character loss in nats expressed in bits."""
+    """``loss / ln 2``: a per-character loss in nats expressed in bits.
+
+    Types as in ``perplexity``: a Python float, or a float64 array.
+    """
     loss = _loss_value(mean_loss_nats, "bits_per_char")
     out = np.asarray(loss) / math.log(2)
     return float(out) if np.ndim(out) == 0 else out
@@ -90,11 +106,15 @@ def _as_tokens(seq, what):
 
 
 def _reference_list(refs, i):
-    """One candidate's references: a token list, or a list of token lists."""
+    """One candidate's references: a token list, or a list of token lists.
+
+    Token lists may be lists, tuples or 1-D arrays, so a 2-D array is several
+    references. An empty list is one empty reference.
+    """
     if isinstance(refs, str):
         raise TypeError(f"bleu: references[{i}] is a str; pass a list of tokens (e.g. text.split())")
     refs = list(refs)
-    if refs and all(isinstance(r, (list, tuple)) for r in refs):
+    if refs and all(isinstance(r, (list, tuple, np.ndarray)) for r in refs):
         return [_as_tokens(r, f"references[{i}]") for r in refs]
     return [refs]
 
@@ -103,7 +123,8 @@ def bleu(candidates, references, max_n=4, smooth=False):
     """Corpus BLEU (Papineni et al., 2002) of tokenized candidates, in ``[0, 1]``.
 
     ``candidates[i]`` is a list of tokens; ``references[i]`` is its reference
-    (a list of tokens) or several references (a list of token lists).
+    (a list of tokens) or several references (a list of token lists, or a 2-D
+    array). Tokens are compared with ``==`` (strings or integer ids).
 
     Definition: for ``n = 1..max_n``, the modified precision ``p_n = m_n /
     l_n`` where ``l_n`` counts the n-grams of all candidates and ``m_n`` their
@@ -116,12 +137,18 @@ def bleu(candidates, references, max_n=4, smooth=False):
 
     ``smooth`` handles orders with no match (which make unsmoothed BLEU 0):
     ``False`` none; ``True`` or ``'add1'``: ``p_n = (m_n + 1) / (l_n + 1)`` for
-    every order (Lin & Och 2004, the ``smooth=True`` of TensorFlow NMT's
-    ``compute_bleu``); ``'exp'``: sacreBLEU's default, the k-th order without
-    matches gets ``p_n = 1 / (2**k * l_n)``. An empty candidate corpus, or an
-    order with no candidate n-grams (all candidates shorter than ``n``) when
-    not using ``'add1'``, gives 0. NLTK and sacreBLEU agree with this
-    definition (sacreBLEU reports it times 100).
+    every order, unigrams included (the ``smooth=True`` of TensorFlow NMT's
+    ``compute_bleu``; Lin & Och 2004, NLTK's ``method2`` and sacreBLEU's
+    ``add-k`` leave ``p_1`` unsmoothed); ``'exp'``: sacreBLEU's default, the
+    k-th order without matches gets ``p_n = 1 / (2**k * l_n)``. An empty
+    candidate corpus, or an order with no candidate n-grams (all candidates
+    shorter than ``n``) when not using ``'add1'``, gives 0.
+
+    sacreBLEU's ``corpus_bleu`` (``tokenize='none'``, ``smooth_method`` 'none'
+    or 'exp') gives this times 100. NLTK's ``corpus_bleu`` (``method0`` /
+    ``method3``) agrees when every candidate has at least ``max_n`` tokens;
+    otherwise it differs, as it counts at least one n-gram per candidate and
+    order in ``l_n``.
     """
     if smooth not in (False, True, "add1", "exp"):
         raise ValueError(f"bleu: smooth must be False, True, 'add1' or 'exp', got {smooth!r}")
@@ -138,8 +165,6 @@ def bleu(candidates, references, max_n=4, smooth=False):
     for i, (cand, refs) in enumerate(zip(candidates, references)):
         cand = _as_tokens(cand, f"candidates[{i}]")
         refs = _reference_list(refs, i)
-        if not refs:
-            raise ValueError(f"bleu: references[{i}] is empty")
         cand_len += len(cand)
         ref_len += min((len(r) for r in refs), key=lambda r: (abs(r - len(cand)), r))
         for n in range(1, max_n + 1):
@@ -203,9 +228,8 @@ def precision_recall_f1(preds, targets, average="macro", num_classes=None):
     preds, targets = _labels_from(preds, targets, "precision_recall_f1")
     preds, targets = preds.ravel(), targets.ravel()
     for name, arr in (("preds", preds), ("targets", targets)):
-        if arr.size and not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_)):
-            if not np.all(arr == np.round(arr)):
-                raise ValueError(f"precision_recall_f1: {name} must be integer class labels, got dtype {arr.dtype}")
+        if arr.size and arr.dtype.kind not in "biu" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
+            raise ValueError(f"precision_recall_f1: {name} must be integer class labels, got dtype {arr.dtype}")
     preds, targets = preds.astype(np.int64), targets.astype(np.int64)
     if preds.size and min(preds.min(), targets.min()) < 0:
         raise ValueError("precision_recall_f1: class labels must be non-negative")
