@@ -58,32 +58,42 @@ def _build_parser():
     p = argparse.ArgumentParser(prog="scratchnet", description="scratchnet: train, sample and check neural networks on a CPU.")
     sub = p.add_subparsers(dest="command")
 
-    t = sub.add_parser("train", help="train a character-level language model")
-    t.add_argument("--model", choices=MODEL_TYPES, help="model type (default: lstm)")
+    t = sub.add_parser("train", help="train a character-level language model",
+                       description="Train a character-level language model. Settings come from the defaults, "
+                                   "the model's defaults, --preset, --config, then the flags (later wins).")
+    d = _defaults_text
+    t.add_argument("--model", choices=MODEL_TYPES, help=f"model type ({d('model')})")
     t.add_argument("--data", help="'tinyshakespeare' (bundled, default) or a path to a UTF-8 text file")
-    t.add_argument("--preset", choices=sorted(PRESETS), help="a named set of hyperparameters")
+    t.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a named set of hyperparameters: nanogpt-cpu is nanoGPT's baby GPT "
+                        f"(implies --model gpt); quick a {PRESETS['quick']['steps']}-step run with hidden size "
+                        f"{PRESETS['quick']['hidden_size']}; default changes nothing")
     t.add_argument("--config", help="a JSON or TOML file of hyperparameters (flags override it)")
-    t.add_argument("--steps", type=int, help="total training steps")
+    t.add_argument("--steps", type=int, help=f"total training steps ({d('steps')})")
     t.add_argument("--out", help="output directory for checkpoints and history (default runs/<model>)")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--seq-len", type=int, help="sequence length (block size for gpt)")
-    t.add_argument("--lr", type=float, help="peak learning rate")
-    t.add_argument("--min-lr", type=float, help="learning rate at the end of the cosine decay")
-    t.add_argument("--warmup", type=int, help="linear warm-up steps")
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--grad-clip", type=float, help="max gradient norm (0: off)")
-    t.add_argument("--hidden-size", type=int, help="recurrent models: hidden units")
-    t.add_argument("--num-layers", type=int, help="recurrent layers, or transformer blocks for gpt")
-    t.add_argument("--embedding-dim", type=int, help="recurrent models: embedding size")
-    t.add_argument("--n-head", type=int, help="gpt: attention heads")
-    t.add_argument("--n-embd", type=int, help="gpt: embedding size")
-    t.add_argument("--dropout", type=float)
-    t.add_argument("--eval-every", type=int)
-    t.add_argument("--eval-batches", type=int)
-    t.add_argument("--checkpoint-every", type=int)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--sample-tokens", type=int, help="characters to sample at the end (0: none)")
+    t.add_argument("--batch-size", type=int, help=f"sequences per batch ({d('batch_size')})")
+    t.add_argument("--seq-len", type=int, help=f"sequence length, block size for gpt ({d('seq_len')})")
+    t.add_argument("--lr", type=float, help=f"peak learning rate ({d('lr')})")
+    t.add_argument("--min-lr", type=float, help=f"learning rate at the end of the cosine decay ({d('min_lr')})")
+    t.add_argument("--warmup", type=int, help=f"linear warm-up steps ({d('warmup')}; at most --steps "
+                                              f"unless given)")
+    t.add_argument("--weight-decay", type=float, help=f"AdamW weight decay ({d('weight_decay')})")
+    t.add_argument("--grad-clip", type=float, help=f"max gradient norm, 0: off ({d('grad_clip')})")
+    t.add_argument("--hidden-size", type=int, help=f"recurrent models: hidden units ({d('hidden_size')})")
+    t.add_argument("--num-layers", type=int,
+                   help=f"recurrent layers, or transformer blocks for gpt ({d('num_layers')})")
+    t.add_argument("--embedding-dim", type=int, help=f"recurrent models: embedding size ({d('embedding_dim')})")
+    t.add_argument("--n-head", type=int, help=f"gpt: attention heads ({d('n_head')})")
+    t.add_argument("--n-embd", type=int, help=f"gpt: embedding size ({d('n_embd')})")
+    t.add_argument("--dropout", type=float, help=f"dropout probability ({d('dropout')})")
+    t.add_argument("--eval-every", type=int, help=f"steps between validation evaluations ({d('eval_every')})")
+    t.add_argument("--eval-batches", type=int, help=f"validation batches per evaluation ({d('eval_batches')})")
+    t.add_argument("--checkpoint-every", type=int,
+                   help=f"steps between writes of OUT/checkpoint.npz ({d('checkpoint_every')})")
+    t.add_argument("--seed", type=int, help=f"seed of initialisation, batches and sampling ({d('seed')})")
+    t.add_argument("--sample-tokens", type=int,
+                   help=f"characters to sample at the end, 0: none ({d('sample_tokens')})")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(handler=_cmd_train)
 
@@ -91,18 +101,20 @@ def _build_parser():
     g.add_argument("--checkpoint", required=True, help="a run directory or a .npz checkpoint")
     g.add_argument("--prompt", help="text to continue (default: a newline, or the vocabulary's first "
                                      "character when the training text had none)")
-    g.add_argument("--tokens", type=int, default=300)
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-k", type=int)
-    g.add_argument("--top-p", type=float)
-    g.add_argument("--greedy", action="store_true")
-    g.add_argument("--seed", type=int)
+    g.add_argument("--tokens", type=int, default=300, help="characters to generate (default %(default)s)")
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="softmax temperature, 0: always the most likely (default %(default)s)")
+    g.add_argument("--top-k", type=int, help="sample only from the k most likely characters")
+    g.add_argument("--top-p", type=float, help="sample only from the smallest set of characters whose "
+                                                "probabilities add up to p (nucleus sampling)")
+    g.add_argument("--greedy", action="store_true", help="always the most likely character")
+    g.add_argument("--seed", type=int, help="seed for repeatable samples")
     g.set_defaults(handler=_cmd_generate)
 
     e = sub.add_parser("evaluate", help="loss, perplexity and bits per character of a checkpoint")
-    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--checkpoint", required=True, help="a run directory or a .npz checkpoint")
     e.add_argument("--data", help="text to evaluate on (default: the validation split of the training data)")
-    e.add_argument("--batches", type=int, default=50)
+    e.add_argument("--batches", type=int, default=50, help="batches to evaluate (default %(default)s)")
     e.set_defaults(handler=_cmd_evaluate)
 
     c = sub.add_parser("gradcheck", help="gradcheck every registered op and layer, print a table")
@@ -114,6 +126,15 @@ def _build_parser():
     b.add_argument("--compile", action="store_true", help="report cold and warm kernel compile times")
     b.set_defaults(handler=_cmd_bench)
     return p
+
+
+def _defaults_text(key):
+    """'default X' for a train flag's help, and each model type whose default differs."""
+    from .train.presets import DEFAULTS, MODEL_DEFAULTS
+    base = DEFAULTS[key]
+    others = [f"{model}: {values[key]}" for model, values in MODEL_DEFAULTS.items()
+              if key in values and values[key] != base]
+    return "; ".join([f"default {base}"] + others)
 
 
 # ---------------------------------------------------------------------- train
