@@ -112,6 +112,10 @@ def _i64_as_f64(typingctx, x):
 # trick (t = x * log2(e) + 1.5 * 2^p; n = t - 1.5 * 2^p) must not be folded
 # away.  Their instructions keep these flags when LLVM inlines them.
 _HJIT = dict(cache=True, error_model="numpy", fastmath={"contract"})
+# Helpers whose rounding order matters take _EXACT: an explicit flag set
+# without contract or reassoc.  (A helper compiled without ``fastmath``
+# inherits its caller's flags, reassoc included.)
+_EXACT = dict(cache=True, error_model="numpy", fastmath={"nsz"})
 
 _F32_MAGIC = np.float32(12582912.0)             # 1.5 * 2^23
 _F32_MAGIC_BITS = np.int32(0x4B400000)
@@ -268,6 +272,14 @@ def _sub2(x, m, c):
     return (x - m) - c
 
 
+@njit(**_EXACT)
+def _sub_shifted(a, x, m):
+    """a - (x - m) exactly in this order: with reassoc,
+    log_s - (x_y - m) became (log_s + m) - x_y, which is 0 for
+    log_s << |m| (the cross-entropy of a row of 1e30s came out 0, not log C)."""
+    return a - (x - m)
+
+
 _ROW_BLOCK = 64     # rows whose maxima are taken before their exp passes
 
 
@@ -365,7 +377,7 @@ def _cross_entropy_rows(x, target, w, w_total, ignore_index, a, b, nll, smooth, 
         for c in range(C):
             grad[i, c] = grad[i, c] * coef - b_ * w[c]
         grad[i, y] -= a_ * wy
-        nll[i] = wy * (log_s - (x[i, y] - m))
+        nll[i] = wy * _sub_shifted(log_s, x[i, y], m)
         smooth[i] = W * log_s - wx
 
 
@@ -386,6 +398,20 @@ def _cross_entropy_rows(x, target, w, w_total, ignore_index, a, b, nll, smooth, 
 _ROW_STEP = 64
 
 
+@njit(**_EXACT)
+def _score(s, sc, mk):
+    """z = sc * s + mk, rounded twice (no fma)."""
+    return s * sc + mk
+
+
+@njit(**_EXACT)
+def _shifted_score(s, sc, mk, m):
+    """z - m with z = _score(s, sc, mk) rounded exactly as in the max loop.
+    With contract/reassoc this became fma(s, sc, mk - m): the rounding error
+    of the product, ~1e13 for scores near 1e30, went into exp (inf, then NaN)."""
+    return (s * sc + mk) - m
+
+
 @njit(**_JIT)
 def _padded(stop, S):
     return min(S, (stop + _ROW_STEP - 1) // _ROW_STEP * _ROW_STEP)
@@ -404,16 +430,16 @@ def _probs_head(s, mk, causal, sc, lse, inv):
     L, S = s.shape
     ninf = _as(-np.inf, s)
     for i in range(L):
-        m = ninf
+        m = _score(s[i, 0], sc, mk[i, 0])      # not -inf: a row of NaN scores keeps m = NaN
         for j in range(_padded(i + 1, S) if causal else S):
-            m = _fmax(m, s[i, j] * sc + mk[i, j])
+            m = _fmax(m, _score(s[i, j], sc, mk[i, j]))
         lse[i] = m
     for i in range(L):
         m = lse[i]
         stop = 0 if m == ninf else (_padded(i + 1, S) if causal else S)
         total = _as(0.0, s)
         for j in range(stop):
-            e = _vexp(s[i, j] * sc + mk[i, j] - m)
+            e = _vexp(_shifted_score(s[i, j], sc, mk[i, j], m))
             s[i, j] = e
             total += e
         for j in range(stop, S):
@@ -438,7 +464,7 @@ def _grad_scores_head(s, dp, mk, out, gout, lse, causal, sc):
         for d in range(out.shape[1]):
             delta += gout[i, d] * out[i, d]
         for j in range(stop):
-            pij = _vexp(s[i, j] * sc + mk[i, j] - li)
+            pij = _vexp(_shifted_score(s[i, j], sc, mk[i, j], li))
             s[i, j] = pij
             dp[i, j] = pij * (dp[i, j] - delta) * sc
         for j in range(stop, S):
@@ -600,7 +626,8 @@ def _layer_norm_bwd(gy, x, w, has_w, mean, rstd, gx, gw_part, gb_part):
 #   arithmetic, about 1 ulp (6e-8) once rounded to float32.
 # * tanh form: 0.5 x (1 + tanh u) = x * sigmoid(2u) = x / (1 + exp(-2u)),
 #   which has no cancellation where tanh u ~ -1, and 1 - tanh^2 u =
-#   4 sigmoid(2u) (1 - sigmoid(2u)); only _vexp is approximate (1 ulp).
+#   4 sigmoid(2u) (1 - sigmoid(2u)), from exp(-|2u|) in the backward;
+#   only _vexp is approximate (1 ulp).
 # float64 uses math.erf (libm, exact; a scalar call, not vectorised) and the
 # same sigmoid form with the float64 _vexp (3e-16 relative).
 # tests/kernels/test_numba_vs_reference.py checks both against float64 SciPy.
@@ -672,16 +699,12 @@ def _ol_erf_from(x, e):
 
 
 @njit(**_JIT)
-def _gelu_tanh_arg(xi, neg):
-    """-2u (neg=True) with u = sqrt(2/pi) (x + 0.044715 x^3), clamped to
-    [-80, 80] so that exp(-2u) and its square stay finite in float32."""
-    u = _as(2.0 * math.sqrt(2.0 / math.pi), xi) * (xi + _as(0.044715, xi) * xi * xi * xi)
-    v = -u if neg else u
-    if v > _as(80.0, xi):
-        v = _as(80.0, xi)
-    if v < _as(-80.0, xi):
-        v = _as(-80.0, xi)
-    return v
+def _gelu_tanh_arg(xi):
+    """2u = 2 sqrt(2/pi) (x + 0.044715 x^3), unclamped: exp(-2u) = inf for
+    very negative x makes y = x / (1 + inf) = -0 (a clamp at 80 left
+    x / 5.5e34, e.g. -1.8e-5 for x = -1e30), and -inf / inf = NaN as in
+    PyTorch's 0.5 x (1 + tanh u)."""
+    return _as(2.0 * math.sqrt(2.0 / math.pi), xi) * (xi + _as(0.044715, xi) * xi * xi * xi)
 
 
 @njit(**_JIT)
@@ -756,25 +779,28 @@ def _gelu_tanh_fwd(x, y):
     for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
         xc, yc = _chunk(x, c), _chunk(y, c)
         for i in range(xc.shape[0]):
-            yc[i] = xc[i] / (one + _vexp(_gelu_tanh_arg(xc[i], True)))
+            yc[i] = xc[i] / (one + _vexp(-_gelu_tanh_arg(xc[i])))
 
 
 @_Kernel
 def _gelu_tanh_bwd(x, gy, gx):
-    """With s = sigmoid(2u) = 0.5 (1 + tanh u) and e = exp(-2u):
-    gx = gy (s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2)),
-    s (1 - s) = e s^2 = 0.25 (1 - tanh^2 u)."""
+    """With s = sigmoid(2u) = 0.5 (1 + tanh u) and a = exp(-|2u|) (never
+    overflows), s = 1 / (1 + a) for u >= 0, a / (1 + a) below, and
+    s (1 - s) = a / (1 + a)^2 = 0.25 (1 - tanh^2 u):
+    gx = gy (s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2))."""
     n = x.shape[0]
     one = _as(1.0, x)
-    two_k0 = _as(2.0 * math.sqrt(2.0 / math.pi), x)
+    k0 = _as(math.sqrt(2.0 / math.pi), x)
     k3 = _as(3 * 0.044715, x)
     for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
         xc, gyc, gxc = _chunk(x, c), _chunk(gy, c), _chunk(gx, c)
         for i in range(xc.shape[0]):
             xi = xc[i]
-            e = _vexp(_gelu_tanh_arg(xi, True))
-            sg = one / (one + e)
-            gxc[i] = gyc[i] * (sg + two_k0 * xi * (e * sg * sg) * (one + k3 * xi * xi))
+            v = _gelu_tanh_arg(xi)
+            a = _vexp(-abs(v))
+            r = one / (one + a)
+            sg = r if v >= _as(0.0, x) else a * r
+            gxc[i] = gyc[i] * (sg + (k0 + k0) * xi * (a * r * r) * (one + k3 * xi * xi))
 
 
 # ============================================================================

@@ -83,7 +83,7 @@ def _rnn_fwd_step(a, xp, t, b_hh, relu, hs):
         for k in range(B):
             v = xp[t, j, k] + a[j, k] + b_hh[j]
             if relu:
-                hs[t, j, k] = v if v > zero else zero
+                hs[t, j, k] = zero if v <= zero else v           # NaN stays NaN (torch.relu)
             else:
                 hs[t, j, k] = _tanh(v, one)
 
@@ -98,7 +98,7 @@ def _rnn_bwd_step(dh, dhs, hs, t, relu, dxp):
             g = dh[j, k] + dhs[t, j, k]
             h = hs[t, j, k]
             if relu:
-                dxp[t, j, k] = g if h > zero else zero
+                dxp[t, j, k] = zero if h <= zero else g          # torch: 0 where h <= 0, else g
             else:
                 dxp[t, j, k] = g * (one - h * h)
 

@@ -71,7 +71,7 @@ def rnn_backward(dhs, hs, h0, w_hh, relu):
     dh = np.zeros_like(h0)
     for t in range(dhs.shape[0] - 1, -1, -1):
         dh = dh + dhs[t]
-        dxp[t] = dh * (hs[t] > 0) if relu else dh * (1 - hs[t] * hs[t])
+        dxp[t] = np.where(hs[t] <= 0, 0, dh) if relu else dh * (1 - hs[t] * hs[t])
         dh = w_hh.T @ dxp[t]
     return dxp, dh
 

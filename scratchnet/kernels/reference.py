@@ -210,7 +210,8 @@ def attention(q, k, v, mask=None, is_causal=False, scale=None):
         m = np.full(s.shape[:-1] + (1,), -np.inf, dtype=q.dtype)
     else:
         m = s.max(axis=-1, keepdims=True)
-    m_safe = np.where(np.isfinite(m), m, 0).astype(q.dtype, copy=False)
+    # only a fully masked row (m = -inf) is shifted by 0; m = +inf or NaN gives NaN, as in torch
+    m_safe = np.where(np.isneginf(m), 0, m).astype(q.dtype, copy=False)
     e = np.exp(s - m_safe)
     total = e.sum(axis=-1, keepdims=True)
     with np.errstate(divide="ignore"):
@@ -232,9 +233,9 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     s = _scores(q, k, mask, is_causal, scale)
-    finite = np.isfinite(lse)[..., None]
-    lse_safe = np.where(finite, lse[..., None], 0).astype(q.dtype, copy=False)
-    p = np.where(finite, np.exp(s - lse_safe), 0).astype(q.dtype, copy=False)
+    dead = np.isneginf(lse)[..., None]          # fully masked rows only: a NaN lse stays NaN
+    lse_safe = np.where(dead, 0, lse[..., None]).astype(q.dtype, copy=False)
+    p = np.where(dead, 0, np.exp(s - lse_safe)).astype(q.dtype, copy=False)
     grad_v = np.matmul(np.swapaxes(p, -1, -2), grad_out)
     dp = np.matmul(grad_out, np.swapaxes(v, -1, -2))
     delta = (grad_out * out).sum(axis=-1, keepdims=True)
