@@ -223,8 +223,13 @@ def sqrt(x):
     return Sqrt.apply(float_result(as_tensor(x, where="sqrt")))
 
 
+def _sign(x):
+    """sign(x) as PyTorch has it: 0 at 0 and at NaN (np.sign gives NaN there)."""
+    return (x > 0).astype(x.dtype) - (x < 0)
+
+
 class Abs(Function):
-    """y = |x|;  dy/dx = sign(x) (0 at x = 0, as in PyTorch)."""
+    """y = |x|;  dy/dx = sign(x) (0 at x = 0 and at NaN, as in PyTorch)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -234,7 +239,7 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved
-        return g * np.sign(x)
+        return g * _sign(x)
 
 
 def abs(x):
@@ -286,7 +291,8 @@ def sigmoid(x):
 
 
 class Relu(Function):
-    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
+    """y = max(x, 0);  dL/dx = 0 where y <= 0, else g (PyTorch's
+    threshold_backward: a NaN input passes g, an inf g stays out of y <= 0)."""
 
     @staticmethod
     def forward(ctx, x):
@@ -297,7 +303,7 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved
-        return g * (y > 0)
+        return np.where(y <= 0, 0, g)
 
 
 def relu(x):
@@ -333,7 +339,9 @@ def gelu(x, approximate="none"):
 # ------------------------------------------------------ maximum / minimum / clip
 class _Select(Function):
     """y = pick(a, b) elementwise; the gradient goes to the picked input,
-    split evenly on ties (as PyTorch does). Subclasses name the pick."""
+    split evenly on ties, and where a or b is NaN (y is NaN) to both, as
+    PyTorch does (each input gets g unless the other one wins outright).
+    Subclasses name the pick."""
 
     pick = None          # np.maximum or np.minimum
     wins = None          # np.greater or np.less: where a is picked outright
@@ -346,8 +354,8 @@ class _Select(Function):
     @classmethod
     def backward(cls, ctx, g):
         a, b = ctx.saved
-        share_a = cls.wins(a, b) + 0.5 * (a == b)
-        return g * share_a, g * (1 - share_a)
+        tie = 0.5 * (a == b)
+        return g * (1 - cls.wins(b, a) - tie), g * (1 - cls.wins(a, b) - tie)
 
 
 class Maximum(_Select):

@@ -21,7 +21,7 @@ binary_cross_entropy_with_logits (pos_weight p, l_w = 1 + (p - 1) y):
     loss   = (1 - y) x + l_w (max(-x, 0) + log(1 + e^{-|x|}))  = (1 - y) x - l_w logsigmoid(x)
            = max(x, 0) - x y + log(1 + e^{-|x|})                when p is None
     dL/dx  = l_w sigmoid(x) - p y,   dL/dy = -x - (p - 1) logsigmoid(x)
-mse_loss:  (x - y)^2;   l1_loss: |x - y| (gradient sign(x - y), 0 at 0)
+mse_loss:  (x - y)^2;   l1_loss: |x - y| (gradient sign(x - y), 0 at 0 and at NaN)
 
 Class losses accept (N, C) inputs with (N,) targets, (N, C, d1, ...) inputs
 with (N, d1, ...) targets (the class axis is moved last and flattened), and
@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import kernels as K
 from ..autograd.function import Function
+from .elementwise import _sign
 from .nn_ops import log_softmax
 from .registry import Sample, register, rand, positive, away_from_zero
 from ._util import as_tensor, broadcasts_to, float_tensor, to_array
@@ -104,12 +105,12 @@ class MSE(_PointwiseLoss):
 
 
 class L1(_PointwiseLoss):
-    """l = |x - y|;  dl/dx = sign(x - y) = -dl/dy."""
+    """l = |x - y|;  dl/dx = sign(x - y) = -dl/dy (0 at 0 and at NaN, as PyTorch)."""
 
     @staticmethod
     def terms(x, y):
         d = x - y
-        s = np.sign(d)
+        s = _sign(d)
         return np.abs(d), s, -s
 
 
