@@ -36,7 +36,7 @@ from .. import ops
 from .. import functional as F
 from ..dtypes import get_default_dtype
 from ..ops import recurrent as fused
-from ..ops._util import as_tensor
+from ..ops._util import to_array
 from ..random import default_generator
 from ..tensor import Tensor
 from .module import Module, Parameter
@@ -127,8 +127,9 @@ def _check_sizes(where, **sizes):
 
 
 def _as_float(x, dtype, where, what):
-    """A Tensor of the parameters' dtype (arrays are converted; a Tensor of
-    another float dtype is an error, as in PyTorch)."""
+    """A Tensor of the parameters' dtype (float arrays and lists are converted; a
+    Tensor of another float dtype is an error, as in PyTorch, and so is integer
+    or boolean data, as in ``Linear``)."""
     if isinstance(x, Tensor):
         if x.dtype != dtype:
             raise TypeError(f"{where}: {what} has dtype {x.dtype} but the parameters are {dtype}; "
@@ -136,7 +137,11 @@ def _as_float(x, dtype, where, what):
         return x
     if not isinstance(x, (np.ndarray, list, tuple, float, int)):
         raise TypeError(f"{where}: {what} must be a Tensor or an array, got {type(x).__name__}")
-    return as_tensor(np.asarray(x, dtype=dtype), where=where)
+    arr = to_array(x, where, what)     # a Python float list stays float64 until cast to dtype
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{where}: {what} must hold floating-point numbers, got dtype {arr.dtype} "
+                        f"(shape {arr.shape})")
+    return Tensor._wrap(arr if arr.dtype == dtype else arr.astype(dtype))
 
 
 def _state_tuple(where, hx, n_state, pair):
@@ -146,8 +151,8 @@ def _state_tuple(where, hx, n_state, pair):
         return (hx,)
     if not isinstance(hx, (tuple, list)):
         shape = f" of shape {np.shape(hx)}" if isinstance(hx, (Tensor, np.ndarray)) else ""
-        raise ValueError(f"{where}: hx must be a pair {pair} (a tuple), got a single "
-                         f"{type(hx).__name__}{shape}")
+        raise TypeError(f"{where}: hx must be a pair {pair} (a tuple), got a single "
+                        f"{type(hx).__name__}{shape}")
     if len(hx) != 2:
         raise ValueError(f"{where}: hx must be a pair {pair}, got {len(hx)} elements")
     return tuple(hx)
@@ -282,7 +287,9 @@ class _RNNBase(Module):
             if proj_size >= hidden_size:
                 raise ValueError(f"{name}: proj_size ({proj_size}) must be smaller than hidden_size "
                                  f"({hidden_size})")
-        if not (isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout <= 1):
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{name}: dropout is applied between layers (not after the last), so "

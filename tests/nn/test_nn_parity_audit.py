@@ -67,7 +67,7 @@ def test_recurrent_constructor_checks_like_torch():
         nn.LSTMCell("3", 4)
     with pytest.raises(ValueError, match="RNN: hidden_size must be a positive int, got 0"):
         nn.RNN(3, 0)
-    with pytest.raises(ValueError, match=r"LSTM: dropout must be a number in \[0, 1\], got True"):
+    with pytest.raises(TypeError, match=r"LSTM: dropout must be a number in \[0, 1\], got True"):
         nn.LSTM(3, 4, num_layers=2, dropout=True)
     with pytest.warns(UserWarning, match="dropout=0.5 with num_layers=1 has no effect"):
         nn.GRU(3, 4, dropout=0.5)
@@ -78,10 +78,10 @@ def test_recurrent_constructor_checks_like_torch():
 
 def test_lstm_state_must_be_a_pair():
     x = np.zeros((5, 2, 3))
-    with pytest.raises(ValueError, match=r"LSTM: hx must be a pair \(h_0, c_0\) \(a tuple\), got a single "
-                                         r"ndarray of shape \(2, 2, 4\)"):
+    with pytest.raises(TypeError, match=r"LSTM: hx must be a pair \(h_0, c_0\) \(a tuple\), got a single "
+                                        r"ndarray of shape \(2, 2, 4\)"):
         nn.LSTM(3, 4)(x, np.zeros((2, 2, 4)))        # would otherwise split into h, c of shape (2, 4)
-    with pytest.raises(ValueError, match=r"LSTMCell: hx must be a pair \(h, c\) \(a tuple\), got a single Tensor"):
+    with pytest.raises(TypeError, match=r"LSTMCell: hx must be a pair \(h, c\) \(a tuple\), got a single Tensor"):
         nn.LSTMCell(3, 4)(np.zeros((2, 3)), sn.zeros(2, 4))
     h, c = nn.LSTMCell(3, 4)(np.zeros((2, 3)), [np.zeros((2, 4)), np.zeros((2, 4))])   # a list is a pair too
     assert h.shape == c.shape == (2, 4)

@@ -324,7 +324,7 @@ def test_errors_name_the_layer_and_shapes():
         model(np.zeros((5, 2, 2), np.float32))
     with pytest.raises(ValueError, match=r"LSTM: hx has shape \(2, 2, 4\), expected \(1, 2, 4\)"):
         model(np.zeros((5, 2, 3), np.float32), (np.zeros((2, 2, 4)), np.zeros((2, 2, 4))))
-    with pytest.raises(ValueError, match="pair"):
+    with pytest.raises(TypeError, match="pair"):
         model(np.zeros((5, 2, 3), np.float32), np.zeros((1, 2, 4)))
     with pytest.raises(TypeError, match="float64"):
         model(sn.Tensor(np.zeros((5, 2, 3))))
