@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..dtypes import get_default_dtype
+from ..ops._util import float_tensor
 from ..ops.layers import check_ids, normalize_padding_idx
 from ..tensor import Tensor
 from . import init
@@ -57,10 +58,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        shape = x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
-        if not shape or shape[-1] != self.in_features:
-            raise ValueError(f"{self!r}: input has {shape[-1] if shape else 0} features in its last "
-                             f"dimension, expected {self.in_features} (input shape {tuple(shape)})")
+        if not isinstance(x, Tensor) or x.dtype.kind != "f":
+            x = float_tensor(x, "Linear")      # TypeError naming the layer for None, str, int or bool data
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r}: input has {x.shape[-1] if x.ndim else 0} features in its last "
+                             f"dimension, expected {self.in_features} (input shape {x.shape})")
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):

@@ -19,6 +19,8 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
         super().__init__()
         self.normalized_shape = normalize_shape(normalized_shape, "LayerNorm")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
+            raise TypeError(f"LayerNorm: eps must be a number, got {type(eps).__name__} {eps!r}")
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         dtype = np.dtype(dtype or get_default_dtype())

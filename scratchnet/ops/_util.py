@@ -21,6 +21,8 @@ def as_tensor(x, like=None, where="op"):
     try:
         return Tensor._wrap(normalize_array(x, where=where))
     except TypeError:
+        if isinstance(x, (list, tuple)):   # keep normalize_array's message: the dtype and shape NumPy made
+            raise
         raise TypeError(f"{where}: expected a Tensor, array or number, got {type(x).__name__}") from None
     except ValueError as e:        # NumPy refusing a ragged nested list
         raise ValueError(f"{where}: cannot make an array of the {type(x).__name__} given ({e})") from None
