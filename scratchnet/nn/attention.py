@@ -41,7 +41,7 @@ from ..ops._util import as_tensor
 from ..ops.attention import attention_composed
 from ..tensor import Tensor
 from . import init
-from .linear import Linear
+from .linear import Linear, layer_size
 from .module import Module, Parameter
 
 
@@ -100,15 +100,19 @@ class MultiheadAttention(Module):
         super().__init__()
         if add_bias_kv or add_zero_attn:
             raise ValueError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
+        where = "MultiheadAttention"
+        embed_dim, num_heads = layer_size(where, "embed_dim", embed_dim), layer_size(where, "num_heads", num_heads)
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple "
                              f"of num_heads ({num_heads})")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)):
+            raise TypeError(f"MultiheadAttention: dropout must be a number in [0, 1], got {dropout!r}")
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout!r}")
-        self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
+        self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = self.embed_dim // self.num_heads
-        self.kdim = embed_dim if kdim is None else int(kdim)
-        self.vdim = embed_dim if vdim is None else int(vdim)
+        self.kdim = embed_dim if kdim is None else layer_size(where, "kdim", kdim)
+        self.vdim = embed_dim if vdim is None else layer_size(where, "vdim", vdim)
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.dropout, self.batch_first = float(dropout), bool(batch_first)
         E = self.embed_dim
@@ -160,6 +164,10 @@ class MultiheadAttention(Module):
 
     # ---------------------------------------------------------------- checks
     def _check_inputs(self, query, key, value):
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if t.dtype.kind != "f":
+                raise TypeError(f"MultiheadAttention: {name} must be a floating-point tensor, got dtype "
+                                f"{t.dtype} (shape {t.shape})")
         batched = query.ndim == 3
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
             raise ValueError(f"MultiheadAttention: query, key and value must all be 3-D (batched) or "

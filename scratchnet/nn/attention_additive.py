@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..ops._util import as_tensor, to_array
-from .linear import Linear
+from .linear import Linear, layer_size
 from .module import Module
 
 __all__ = ["AdditiveAttention", "DotProductAttention", "masked_attention"]
@@ -68,6 +68,10 @@ def masked_attention(scores, values, mask=None, where="attention"):
 def _check_qkv(where, query, keys, values):
     """The three as Tensors, after a shape check."""
     query, keys, values = (as_tensor(t, where=where) for t in (query, keys, values))
+    for name, t in (("query", query), ("keys", keys), ("values", values)):
+        if t.dtype.kind != "f":
+            raise TypeError(f"{where}: {name} must be a floating-point tensor, got dtype {t.dtype} "
+                            f"(shape {t.shape})")
     if query.ndim not in (2, 3) or keys.ndim != 3 or values.ndim != 3:
         raise ValueError(f"{where}: expected query (B, Dq) or (B, L, Dq), keys (B, S, Dk), values "
                          f"(B, S, Dv); got {query.shape}, {keys.shape}, {values.shape}")
@@ -92,6 +96,8 @@ class AdditiveAttention(Module):
 
     def __init__(self, query_size, key_size, hidden_size):
         super().__init__()
+        for name, size in (("query_size", query_size), ("key_size", key_size), ("hidden_size", hidden_size)):
+            layer_size("AdditiveAttention", name, size)
         self.query_proj = Linear(query_size, hidden_size, bias=False)
         self.key_proj = Linear(key_size, hidden_size, bias=False)
         self.v = Linear(hidden_size, 1, bias=False)
@@ -101,7 +107,18 @@ class AdditiveAttention(Module):
 
     def forward(self, query, keys, values, mask=None, projected_keys=None):
         query, keys, values = _check_qkv("AdditiveAttention", query, keys, values)
-        kp = self.project_keys(keys) if projected_keys is None else projected_keys   # (B, S, hidden)
+        sizes = (self.query_proj.in_features, self.key_proj.in_features)
+        if (query.shape[-1], keys.shape[-1]) != sizes:
+            raise ValueError(f"AdditiveAttention: expected query (..., {sizes[0]}) and keys (B, S, {sizes[1]}) "
+                             f"(query_size, key_size = {sizes}); got query {query.shape}, keys {keys.shape}")
+        if projected_keys is None:
+            kp = self.project_keys(keys)                                # (B, S, hidden)
+        else:
+            kp = as_tensor(projected_keys, where="AdditiveAttention")
+            expected = keys.shape[:2] + (self.key_proj.out_features,)
+            if kp.shape != expected:
+                raise ValueError(f"AdditiveAttention: projected_keys has shape {kp.shape}, expected "
+                                 f"(B, S, hidden_size) = {expected} for keys {keys.shape}")
         qp = self.query_proj(query)                                     # (B, [L,] hidden)
         if query.ndim == 2:
             e = (qp.unsqueeze(1) + kp).tanh()                           # (B, S, hidden)
