@@ -33,10 +33,11 @@ import numpy as np
 
 from .. import functional as F
 from ..dtypes import get_default_dtype
+from ..ops._util import float_tensor
 from . import init
 from .attention import MultiheadAttention
 from .dropout import Dropout
-from .linear import Linear
+from .linear import Linear, layer_size
 from .module import Module, ModuleList, Parameter
 from .normalization import LayerNorm
 
@@ -150,9 +151,11 @@ class TransformerDecoderLayer(_FeedForwardMixin, Module):
         return self.dropout2(x)
 
 
-def _clones(layer, n):
-    """n independent deep copies of ``layer`` (PyTorch's ``_get_clones``)."""
-    return ModuleList([copy.deepcopy(layer) for _ in range(n)])
+def _clones(layer, n, where, what):
+    """n independent deep copies of ``layer`` (PyTorch's ``_get_clones``); n = 0 gives none."""
+    if not isinstance(layer, Module):
+        raise TypeError(f"{where}: {what} must be a Module, got {type(layer).__name__}")
+    return ModuleList([copy.deepcopy(layer) for _ in range(layer_size(where, "num_layers", n))])
 
 
 class TransformerEncoder(Module):
@@ -162,8 +165,8 @@ class TransformerEncoder(Module):
 
     def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
         super().__init__()
-        self.layers = _clones(encoder_layer, num_layers)
-        self.num_layers = int(num_layers)
+        self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder", "encoder_layer")
+        self.num_layers = len(self.layers)
         self.norm = norm
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=False):
@@ -179,8 +182,8 @@ class TransformerDecoder(Module):
 
     def __init__(self, decoder_layer, num_layers, norm=None):
         super().__init__()
-        self.layers = _clones(decoder_layer, num_layers)
-        self.num_layers = int(num_layers)
+        self.layers = _clones(decoder_layer, num_layers, "TransformerDecoder", "decoder_layer")
+        self.num_layers = len(self.layers)
         self.norm = norm
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
@@ -197,6 +200,10 @@ class TransformerDecoder(Module):
 # ------------------------------------------------------------ positions
 def _add_positions(x, table, batch_first, where):
     """x (S, N, E) or (N, S, E) (batch_first) or (S, E) plus table[:S] (S, E)."""
+    x = float_tensor(x, where)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{where}: input must be {'(N, S, E)' if batch_first else '(S, N, E)'} or (S, E), "
+                         f"got shape {x.shape}")
     S = x.shape[1] if (batch_first and x.ndim == 3) else x.shape[0]
     if S > table.shape[0]:
         raise ValueError(f"{where}: sequence length {S} exceeds max_len {table.shape[0]} (input shape {x.shape})")
@@ -226,7 +233,9 @@ class PositionalEncoding(Module):
 
     def __init__(self, d_model, max_len=5000, dropout=0.1, batch_first=False):
         super().__init__()
-        self.d_model, self.max_len, self.batch_first = int(d_model), int(max_len), bool(batch_first)
+        d_model = layer_size("PositionalEncoding", "d_model", d_model)
+        max_len = layer_size("PositionalEncoding", "max_len", max_len)
+        self.d_model, self.max_len, self.batch_first = d_model, max_len, bool(batch_first)
         position = np.arange(max_len, dtype=np.float64)[:, None]                        # (max_len, 1)
         div_term = np.exp(np.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))   # (ceil(d/2),)
         pe = np.zeros((max_len, d_model))
@@ -250,7 +259,9 @@ class LearnedPositionalEmbedding(Module):
 
     def __init__(self, max_len, d_model, dropout=0.0, batch_first=False, dtype=None):
         super().__init__()
-        self.max_len, self.d_model, self.batch_first = int(max_len), int(d_model), bool(batch_first)
+        self.max_len = layer_size("LearnedPositionalEmbedding", "max_len", max_len)
+        self.d_model = layer_size("LearnedPositionalEmbedding", "d_model", d_model)
+        self.batch_first = bool(batch_first)
         self.weight = Parameter(np.zeros((self.max_len, self.d_model), dtype=np.dtype(dtype or get_default_dtype())))
         init.normal_(self.weight, 0.0, 0.02)
         self.dropout = Dropout(dropout)
