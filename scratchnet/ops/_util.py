@@ -126,3 +126,11 @@ def to_array(x, where, name):
         raise TypeError(f"{where}: {name} must be a Tensor or an array of numbers or booleans, "
                         f"got {type(x).__name__} (dtype {arr.dtype})")
     return arr
+
+
+def real_number(value, where, name):
+    """``value`` as a Python float; TypeError naming ``where`` and ``name`` unless it
+    is a real number (Python or NumPy; a bool is not one)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__} {value!r}")
+    return float(value)

@@ -42,7 +42,7 @@ from .linalg import matmul
 from .nn_ops import softmax
 from .shape import broadcast_to
 from .registry import Sample, register, rand
-from ._util import as_tensor, broadcasts_to
+from ._util import as_tensor, broadcasts_to, real_number
 
 
 class ScaledDotProductAttention(Function):
@@ -109,7 +109,7 @@ def _scale(scale, E):
     if scale is None and E == 0:
         raise ValueError("scaled_dot_product_attention: q and k have embedding size E = 0, so the "
                          "default scale 1/sqrt(E) is undefined; pass scale= or use E >= 1")
-    return 1.0 / math.sqrt(E) if scale is None else float(scale)
+    return 1.0 / math.sqrt(E) if scale is None else real_number(scale, "scaled_dot_product_attention", "scale")
 
 
 def _as_4d(x):
@@ -199,7 +199,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     q, k, v = (as_tensor(t, where="scaled_dot_product_attention") for t in (q, k, v))
     lead = _check_qkv(q, k, v, "scaled_dot_product_attention")
     attn_mask = _check_mask(attn_mask, lead + (q.shape[-2], k.shape[-2]), "scaled_dot_product_attention")
-    if not 0.0 <= dropout_p <= 1.0:
+    if not 0.0 <= real_number(dropout_p, "scaled_dot_product_attention", "dropout_p") <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p!r}")
     mask_grad = isinstance(attn_mask, Tensor) and attn_mask.requires_grad
     if dropout_p > 0.0 or mask_grad:

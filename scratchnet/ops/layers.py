@@ -23,7 +23,7 @@ from .. import kernels as K
 from ..autograd.function import Function
 from ..random import default_generator
 from .registry import Sample, register, rand
-from ._util import float_tensor, to_array
+from ._util import float_tensor, real_number, to_array
 
 
 # ---------------------------------------------------------------------- linear
@@ -283,7 +283,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
             if p.shape != shape:
                 raise ValueError(f"layer_norm: {name} must have shape {shape}, got {p.shape}")
         params.append(p)
-    return LayerNorm.apply(x, params[0], params[1], float(eps), len(shape))
+    return LayerNorm.apply(x, params[0], params[1], real_number(eps, "layer_norm", "eps"), len(shape))
 
 
 # -------------------------------------------------------------------- registry

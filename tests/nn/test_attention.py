@@ -430,3 +430,10 @@ def test_mha_unbatched_numpy_inputs_match_torch():
         assert out.shape == tuple(tout.shape) and w.shape == tuple(tw.shape)
         np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-6)
         np.testing.assert_allclose(w.data, tw.detach().numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"dropout_p": "a"}, {"dropout_p": None}, {"scale": "a"}, {"scale": True}])
+def test_sdpa_number_arguments_of_the_wrong_type_are_type_errors(kwargs):
+    q = sn.tensor(np.zeros((2, 3, 4)))
+    with pytest.raises(TypeError, match=f"scaled_dot_product_attention: {next(iter(kwargs))}"):
+        F.scaled_dot_product_attention(q, q, q, **kwargs)

@@ -422,3 +422,8 @@ def test_layer_sizes_must_be_ints(make):
     with pytest.raises(ValueError, match=">= 0"):
         make(-1)
     make(np.int64(2))
+
+
+def test_layer_norm_eps_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="layer_norm: eps"):
+        F.layer_norm(sn.ones((2, 4)), 4, eps="x")
