@@ -7,6 +7,8 @@ Rules, shared by every op:
 - Integer and float operands give the float operand's dtype.
 - float16 is widened to float32 (kernels compute in float32 or float64).
 """
+import numbers
+
 import numpy as np
 
 _DEFAULT = [np.dtype(np.float32)]
@@ -23,6 +25,17 @@ def set_default_dtype(dtype):
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"set_default_dtype: expected float32 or float64, got {dtype}")
     _DEFAULT[0] = dtype
+
+
+def is_int(value):
+    """True for a Python or NumPy integer that is not a bool (a size, count or
+    seed: ``True`` and ``2.0`` are neither)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value):
+    """True for a Python or NumPy real number that is not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def is_float(dtype):

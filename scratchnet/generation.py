@@ -15,6 +15,7 @@ Models plug in through one of two methods:
 import numpy as np
 
 from .autograd.grad_mode import no_grad
+from .dtypes import is_int
 from .random import default_generator
 from .sampling import check_sampling_args, sample_next
 from .tensor import Tensor
@@ -37,14 +38,9 @@ def generate(model, tokenizer, prompt, max_new_tokens, temperature=1.0, top_k=No
     return tokenizer.decode(ids + list(new))
 
 
-def _is_count(value):
-    """True for a non-negative int (Python or NumPy, not a bool)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
-
-
 def _check_count(name, value):
     """TypeError for a non-int (bools included), ValueError for a negative int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"generate: {name} must be a non-negative int, got {value!r}")
     if value < 0:
         raise ValueError(f"generate: {name} must be a non-negative int, got {value!r}")

@@ -7,30 +7,27 @@
     renormalised, then one token is drawn with the given generator.
 ``greedy=True`` (or ``temperature == 0``) takes the argmax instead.
 """
-import numbers
 
 import numpy as np
 
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+from .dtypes import is_int, is_real
 
 
 def check_sampling_args(temperature, top_k, top_p, where="generate"):
     """TypeError naming the argument unless temperature is a number, top_k an
     int and top_p a number (or None; NumPy scalars are accepted, bools are not);
     ValueError unless temperature >= 0 (finite), top_k >= 1, top_p in (0, 1]."""
-    if not _is_real(temperature):
+    if not is_real(temperature):
         raise TypeError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
     if not np.isfinite(temperature) or temperature < 0:
         raise ValueError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
     if top_k is not None:
-        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):
+        if not is_int(top_k):
             raise TypeError(f"{where}: top_k must be a positive int or None, got {top_k!r}")
         if top_k < 1:
             raise ValueError(f"{where}: top_k must be a positive int or None, got {top_k!r}")
     if top_p is not None:
-        if not _is_real(top_p):
+        if not is_real(top_p):
             raise TypeError(f"{where}: top_p must be in (0, 1] or None, got {top_p!r}")
         if not 0 < top_p <= 1:
             raise ValueError(f"{where}: top_p must be in (0, 1] or None, got {top_p!r}")

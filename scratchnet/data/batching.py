@@ -11,6 +11,8 @@ import copy
 
 import numpy as np
 
+from ..dtypes import is_int
+
 __all__ = [
     "pad_sequences",
     "random_window_batches",
@@ -37,7 +39,7 @@ def _as_rng(rng, where):
 
 
 def _positive_int(value, name, where):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if not is_int(value) or value <= 0:
         raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
     return int(value)
 

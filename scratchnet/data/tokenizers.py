@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from ..dtypes import is_int
 from ..io import atomic_write_bytes
 
 __all__ = [
@@ -546,7 +547,7 @@ class BPETokenizer(_Tokenizer):
 
 def _check_int(where, name, value):
     """Raise TypeError unless ``value`` is an int (``bool`` and ``300.7`` are not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{where}: {name} must be an int, got {value!r}")
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd.grad_mode import no_grad
+from ..dtypes import is_int
 from ..ops.shape import cat
 from ..random import default_generator
 from ..sampling import check_sampling_args, sample_next
@@ -139,17 +140,12 @@ def _config_from(config, kwargs):
     return config
 
 
-def _is_int(value):
-    """True for a Python or NumPy integer that is not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_config(config):
     """TypeError unless the sizes are ints; ValueError unless vocab_size,
     block_size, n_head, n_embd >= 1, n_layer >= 0 and n_head divides n_embd."""
     for name, least in (("vocab_size", 1), ("block_size", 1), ("n_layer", 0), ("n_head", 1), ("n_embd", 1)):
         value = getattr(config, name)
-        if not _is_int(value):
+        if not is_int(value):
             raise TypeError(f"GPT: {name} must be an int, got {value!r}")
         if value < least:
             raise ValueError(f"GPT: {name} must be >= {least}, got {value}")
@@ -265,7 +261,7 @@ class GPT(nn.Module):
     def crop_block_size(self, block_size):
         """Shrink the context (model surgery, as nanoGPT): keep the first block_size positions.
         ``block_size`` is an int in [1, current block_size]."""
-        if not _is_int(block_size):
+        if not is_int(block_size):
             raise TypeError(f"GPT.crop_block_size: block_size must be an int, got {block_size!r}")
         if not 1 <= block_size <= self.config.block_size:
             raise ValueError(f"GPT.crop_block_size: block_size must be in [1, {self.config.block_size}] "
@@ -303,11 +299,11 @@ class GPT(nn.Module):
         context each step (the reference the cache is tested against).
         """
         check_sampling_args(temperature, top_k, top_p, where="GPT.generate")
-        if not _is_int(max_new_tokens):
+        if not is_int(max_new_tokens):
             raise TypeError(f"GPT.generate: max_new_tokens must be an int, got {max_new_tokens!r}")
         if max_new_tokens < 0:
             raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
-        if seed is not None and not (_is_int(seed) and seed >= 0):
+        if seed is not None and not (is_int(seed) and seed >= 0):
             raise ValueError(f"GPT.generate: seed must be a non-negative int or None, got {seed!r}")
         idx = _prompt_ids(idx)
         rng = rng if rng is not None else (np.random.default_rng(int(seed)) if seed is not None

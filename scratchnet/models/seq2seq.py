@@ -19,7 +19,6 @@ Token conventions: ``pad_id`` pads both sides (masked in the attention,
 ignored in the loss via ``ignore_index=pad_id``), the decoder input starts
 with ``bos_id`` and the target ends with ``eos_id``.
 """
-import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from .. import nn
 from .. import ops
 from ..autograd.grad_mode import no_grad
+from ..dtypes import is_int, is_real
 from ..tensor import Tensor
 
 __all__ = ["Seq2Seq", "Seq2SeqConfig"]
@@ -175,7 +175,7 @@ class Seq2Seq(nn.Module):
         src = _ids(src, where, "src")
         _check_count(beam_size, where, "beam_size")
         _check_count(max_len, where, "max_len")
-        if not isinstance(length_penalty, numbers.Real) or isinstance(length_penalty, (bool, np.bool_)):
+        if not is_real(length_penalty):
             raise TypeError(f"{where}: length_penalty must be a number, got {length_penalty!r}")
         if not np.isfinite(length_penalty):
             raise ValueError(f"{where}: length_penalty must be finite, got {length_penalty!r}")
@@ -224,7 +224,7 @@ class Seq2Seq(nn.Module):
 
 def _check_count(value, where, name):
     """TypeError unless ``value`` is an int (not a bool), ValueError unless >= 1."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+    if not is_int(value):
         raise TypeError(f"{where}: {name} must be an int, got {value!r}")
     if value < 1:
         raise ValueError(f"{where}: {name} must be >= 1, got {value}")

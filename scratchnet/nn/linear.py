@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..dtypes import get_default_dtype
+from ..dtypes import get_default_dtype, is_int
 from ..ops._util import float_tensor
 from ..ops.layers import check_ids, normalize_padding_idx
 from ..tensor import Tensor
@@ -22,7 +22,7 @@ def _empty(shape, dtype):
 def layer_size(where, name, value):
     """``value`` as an int size >= 0 (0 is allowed, as in PyTorch): TypeError for a
     non-int (7.5 is not silently cut to 7), ValueError for a negative one."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{where}: {name} must be an int, got {type(value).__name__} {value!r}")
     if value < 0:
         raise ValueError(f"{where}: {name} must be >= 0, got {value!r}")

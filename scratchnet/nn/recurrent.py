@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import ops
 from .. import functional as F
-from ..dtypes import get_default_dtype
+from ..dtypes import get_default_dtype, is_int
 from ..ops import recurrent as fused
 from ..ops._util import to_array
 from ..random import default_generator
@@ -120,7 +120,7 @@ def _add_parameters(module, suffix, input_size, hidden_size, gates, bias, proj_s
 def _check_sizes(where, **sizes):
     """TypeError for a size that is not an int, ValueError for one that is not positive."""
     for name, v in sizes.items():
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        if not is_int(v):
             raise TypeError(f"{where}: {name} must be an int, got {type(v).__name__} {v!r}")
         if v <= 0:
             raise ValueError(f"{where}: {name} must be a positive int, got {v!r}")

@@ -1,7 +1,7 @@
 """Helpers shared by the ops: operand coercion and axis normalisation."""
 import numpy as np
 
-from ..dtypes import get_default_dtype, normalize_array
+from ..dtypes import get_default_dtype, is_real, normalize_array
 from ..tensor import Tensor
 
 
@@ -131,6 +131,6 @@ def to_array(x, where, name):
 def real_number(value, where, name):
     """``value`` as a Python float; TypeError naming ``where`` and ``name`` unless it
     is a real number (Python or NumPy; a bool is not one)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__} {value!r}")
     return float(value)

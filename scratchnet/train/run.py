@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data import BUNDLED_CORPORA, CharTokenizer, load_corpus, train_val_split, LMWindowLoader, ContiguousBatches
 from ..data.tokenizers import tokenizer_from_dict
+from ..dtypes import is_int
 from ..random import manual_seed
 from .presets import DEFAULTS, MODEL_DEFAULTS, PRESETS, RESUME_FIXED_KEYS, MODEL_TYPES
 from .tasks import LanguageModelTask, RecurrentLMTask
@@ -70,7 +71,7 @@ def resolve_config(args):
 def _shorten_default_warmup(config):
     """A warm-up the user did not ask for never outlasts the run (``--steps 10``
     alone would otherwise meet the default 50 warm-up steps and fail)."""
-    if "warmup" not in config["explicit"] and _is_int(config["steps"]) and _is_int(config["warmup"]):
+    if "warmup" not in config["explicit"] and is_int(config["steps"]) and is_int(config["warmup"]):
         config["warmup"] = min(config["warmup"], max(config["steps"], 0))
 
 
@@ -85,10 +86,6 @@ def option_name(key):
     return f"--{key.replace('_', '-')}" if key in _FLAG_KEYS else f"config setting {key!r}"
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -96,10 +93,10 @@ def _is_number(value):
 def _check_types(c):
     """Every setting has the type and sign it needs (config files can hold anything)."""
     for k in _POSITIVE_INTS:
-        if not _is_int(c[k]) or c[k] <= 0:
+        if not is_int(c[k]) or c[k] <= 0:
             raise ValueError(f"{option_name(k)} must be a positive integer, got {c[k]!r}")
     for k in _NON_NEGATIVE_INTS:
-        if not _is_int(c[k]) or c[k] < 0:
+        if not is_int(c[k]) or c[k] < 0:
             raise ValueError(f"{option_name(k)} must be an integer >= 0, got {c[k]!r}")
     if not _is_number(c["lr"]) or c["lr"] <= 0:
         raise ValueError(f"--lr must be a positive number, got {c['lr']!r}")
