@@ -6,4 +6,4 @@ from .ops import (sum, mean, max, min, logsumexp, var, exp, log, sqrt, abs,  # n
 from .ops.layers import linear, embedding, dropout, layer_norm  # noqa: F401,E402
 from .ops.losses import (cross_entropy, nll_loss, binary_cross_entropy,  # noqa: F401
                          binary_cross_entropy_with_logits, mse_loss, l1_loss)
-from .ops.attention import scaled_dot_product_attention  # noqa: F401,E402
+from .ops.attention import scaled_dot_product_attention, packed_self_attention  # noqa: F401,E402

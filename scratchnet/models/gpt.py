@@ -57,6 +57,8 @@ class CausalSelfAttention(nn.Module):
     c_attn: Linear(C, 3C) -> q, k, v; heads of size C / n_head; fused causal
     scaled-dot-product attention; c_proj: Linear(C, C); dropout on the output
     (and on the attention weights while training, through the composed path).
+    Without a cache or attention dropout, the head split, attention and merge
+    run as one op, ``F.packed_self_attention``, equal to the composed lines.
     """
 
     def __init__(self, config):
@@ -75,7 +77,13 @@ class CausalSelfAttention(nn.Module):
         past keys/values ``k``, ``v`` (B, nh, P, hs), extended in place (inference)."""
         B, T, C = x.shape
         nh, hs = self.n_head, C // self.n_head
-        q, k, v = self.c_attn(x).split(3, axis=2)            # (B, T, 3C) -> 3 x (B, T, C)
+        qkv = self.c_attn(x)                                 # (B, T, 3C)
+        if cache is None and (not self.training or self.attn_dropout == 0):
+            # one fused op computes exactly the lines below for this case (no cache, no
+            # dropout on the weights): split, heads, causal attention, heads merged
+            y = F.packed_self_attention(qkv, nh, is_causal=True)   # (B, T, 3C) -> (B, T, C)
+            return self.resid_dropout(self.c_proj(y))
+        q, k, v = qkv.split(3, axis=2)                       # (B, T, 3C) -> 3 x (B, T, C)
         q = q.reshape(B, T, nh, hs).swapaxes(1, 2)           # (B, T, C) -> (B, nh, T, hs)
         k = k.reshape(B, T, nh, hs).swapaxes(1, 2)           # (B, nh, T, hs)
         v = v.reshape(B, T, nh, hs).swapaxes(1, 2)           # (B, nh, T, hs)

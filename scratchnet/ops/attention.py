@@ -29,6 +29,23 @@ Backward of the fused op (``dout`` the upstream gradient)::
 
     dv = p^T dout,   dp_ij = dout_i . v_j,   ds = p * (dp - rowsum(dout * out))
     dq = scale * ds k,   dk = scale * ds^T q
+
+``packed_self_attention(qkv, num_heads, is_causal, scale)`` (``PackedSelfAttention``)
+is a scratchnet extension; PyTorch has no such function. It takes the packed
+projection of multi-head self-attention, qkv (B, T, 3C) = [q | k | v] along the
+last axis with C = nh * hs, and fuses what a GPT block writes around the
+attention into one autograd node::
+
+    q, k, v = qkv.split(3, axis=2)                       3 x (B, T, C)
+    q = q.reshape(B, T, nh, hs).swapaxes(1, 2)           (B, nh, T, hs), same for k, v
+    y = scaled_dot_product_attention(q, k, v, is_causal=is_causal, scale=scale)
+    y = y.swapaxes(1, 2).reshape(B, T, C)                (B, nh, T, hs) -> (B, T, C)
+
+Same kernels, same values; but forward makes one copy of qkv into the
+head-split layout and one of the output, and backward writes dq, dk, dv
+straight into one (B, T, 3C) gradient, instead of the split, the three
+reshapes and transposes and their backward copies and concatenation (Python
+and memory-traffic overhead that dominates a small model's training step).
 """
 import math
 
@@ -36,13 +53,30 @@ import numpy as np
 
 from .. import kernels as K
 from ..autograd.function import Function
+from ..dtypes import is_int
 from ..tensor import Tensor
 from .layers import dropout
 from .linalg import matmul
 from .nn_ops import softmax
 from .shape import broadcast_to
 from .registry import Sample, register, rand
-from ._util import as_tensor, broadcasts_to, real_number
+from ._util import as_tensor, broadcasts_to, float_tensor, real_number
+
+
+def _attend(ctx, q, k, v, mask, is_causal, scale):
+    """out (B, H, L, Ev) = ``K.attention`` of contiguous q, k, v; saves in ``ctx`` what
+    ``_attend_backward`` needs (the inputs, out and the log-sum-exp, not the probabilities)."""
+    out, lse = K.attention(q, k, v, mask, is_causal, scale)
+    ctx.save_for_backward(q, k, v, out, lse)
+    ctx.options = (mask, is_causal, scale)
+    return out                                               # (B, H, L, Ev)
+
+
+def _attend_backward(ctx, g):
+    """(dq, dk, dv) of ``_attend`` for the upstream gradient g (B, H, L, Ev)."""
+    q, k, v, out, lse = ctx.saved
+    mask, is_causal, scale = ctx.options
+    return K.attention_backward(q, k, v, mask, is_causal, scale, out, lse, g)
 
 
 class ScaledDotProductAttention(Function):
@@ -57,16 +91,47 @@ class ScaledDotProductAttention(Function):
         # head-split inputs arrive as transposed views: copy them once, here, so that
         # neither the kernel nor its backward (which gets the saved copies) copies again
         q, k, v = (np.ascontiguousarray(t) for t in (q, k, v))
-        out, lse = K.attention(q, k, v, mask, is_causal, scale)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.options = (mask, is_causal, scale)
-        return out                                           # (B, H, L, Ev)
+        return _attend(ctx, q, k, v, mask, is_causal, scale)  # (B, H, L, Ev)
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, out, lse = ctx.saved
-        mask, is_causal, scale = ctx.options
-        return K.attention_backward(q, k, v, mask, is_causal, scale, out, lse, g)
+        return _attend_backward(ctx, g)
+
+
+class PackedSelfAttention(Function):
+    """Multi-head self-attention from the packed projection qkv (B, T, 3C) to the
+    merged heads (B, T, C), C = nh * hs (see module docstring):
+
+        out[b, t, h*hs:(h+1)*hs] = attention(q_bh, k_bh, v_bh)[t]
+        q_bh = qkv[b, :, h*hs:(h+1)*hs],  k_bh = qkv[b, :, C + h*hs: ...],  v_bh = qkv[b, :, 2C + h*hs: ...]
+
+    Backward is attention's (module docstring), with dq, dk, dv written back
+    into the packed layout: d qkv = [dq | dk | dv] (B, T, 3C), heads at the
+    same columns.
+    """
+
+    @staticmethod
+    def forward(ctx, qkv, num_heads=1, is_causal=False, scale=None):
+        B, T, C3 = qkv.shape
+        nh, hs = num_heads, C3 // (3 * num_heads)
+        # one copy of a transposed view: q, k, v are then contiguous slices of `heads`
+        heads = np.ascontiguousarray(qkv.reshape(B, T, 3, nh, hs)   # (B, T, 3C) -> (B, T, 3, nh, hs)
+                                     .transpose(2, 0, 3, 1, 4))     # -> (3, B, nh, T, hs)
+        out = _attend(ctx, heads[0], heads[1], heads[2], None, is_causal, scale)   # (B, nh, T, hs)
+        merged = np.ascontiguousarray(out.transpose(0, 2, 1, 3))    # (B, nh, T, hs) -> (B, T, nh, hs)
+        return merged.reshape(B, T, nh * hs)                        # (B, T, nh, hs) -> (B, T, C)
+
+    @staticmethod
+    def backward(ctx, g):
+        q = ctx.saved[0]
+        B, nh, T, hs = q.shape
+        g = np.ascontiguousarray(g.reshape(B, T, nh, hs)           # (B, T, C) -> (B, T, nh, hs)
+                                 .transpose(0, 2, 1, 3))            # -> (B, nh, T, hs)
+        gq, gk, gv = _attend_backward(ctx, g)                       # 3 x (B, nh, T, hs)
+        grad = np.empty((B, T, 3, nh, hs), dtype=q.dtype)
+        slots = grad.transpose(2, 0, 3, 1, 4)                       # (B, T, 3, nh, hs) -> (3, B, nh, T, hs) view
+        slots[0], slots[1], slots[2] = gq, gk, gv                   # written in place, no concatenate
+        return grad.reshape(B, T, 3 * nh * hs)                      # (B, T, 3, nh, hs) -> (B, T, 3C)
 
 
 # ------------------------------------------------------------------ helpers
@@ -105,11 +170,11 @@ def _check_mask(attn_mask, target, where):
     return attn_mask
 
 
-def _scale(scale, E):
+def _scale(scale, E, where="scaled_dot_product_attention"):
     if scale is None and E == 0:
-        raise ValueError("scaled_dot_product_attention: q and k have embedding size E = 0, so the "
+        raise ValueError(f"{where}: q and k have embedding size E = 0, so the "
                          "default scale 1/sqrt(E) is undefined; pass scale= or use E >= 1")
-    return 1.0 / math.sqrt(E) if scale is None else real_number(scale, "scaled_dot_product_attention", "scale")
+    return 1.0 / math.sqrt(E) if scale is None else real_number(scale, where, "scale")
 
 
 def _as_4d(x):
@@ -215,6 +280,33 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     return out.reshape(lead + out.shape[-2:])                # (B, H, L, Ev) -> (..., L, Ev)
 
 
+def packed_self_attention(qkv, num_heads, is_causal=False, scale=None):
+    """Multi-head self-attention on a packed projection, one autograd op
+    (a scratchnet extension, see module docstring).
+
+    qkv (B, T, 3C) = [q | k | v] along the last axis, C = num_heads * hs, head h
+    of q at columns h*hs:(h+1)*hs of the q block (what ``Linear(C, 3C)`` gives a
+    GPT block) -> (B, T, C), the heads merged back in the same column order.
+    Equals ``split(3, axis=2)``, ``reshape(B, T, nh, hs).swapaxes(1, 2)``,
+    ``scaled_dot_product_attention(q, k, v, is_causal=is_causal, scale=scale)``,
+    ``swapaxes(1, 2).reshape(B, T, C)``. scale defaults to 1/sqrt(hs); the dtype is kept.
+    """
+    where = "packed_self_attention"
+    qkv = float_tensor(qkv, where, "qkv")
+    if qkv.ndim != 3:
+        raise ValueError(f"{where}: qkv must have shape (B, T, 3C) (3 dims), got shape {qkv.shape}")
+    if not is_int(num_heads):
+        raise TypeError(f"{where}: num_heads must be an int, got {type(num_heads).__name__} {num_heads!r}")
+    if num_heads < 1:
+        raise ValueError(f"{where}: num_heads must be >= 1, got {num_heads}")
+    num_heads = int(num_heads)
+    if qkv.shape[-1] % (3 * num_heads):
+        raise ValueError(f"{where}: the last dim of qkv {qkv.shape} must be 3 * C with C a multiple "
+                         f"of num_heads = {num_heads}, i.e. divisible by {3 * num_heads}")
+    scale = _scale(scale, qkv.shape[-1] // (3 * num_heads), where)
+    return PackedSelfAttention.apply(qkv, num_heads=num_heads, is_causal=bool(is_causal), scale=scale)
+
+
 # ---------------------------------------------------------------- registry
 def _sdpa_samples(r):
     q, k, v = rand(r, 1, 2, 3, 4), rand(r, 1, 2, 5, 4), rand(r, 1, 2, 5, 3)
@@ -238,3 +330,17 @@ def _sdpa_samples(r):
 
 
 register(ScaledDotProductAttention, scaled_dot_product_attention, _sdpa_samples)
+
+
+def _packed_samples(r):
+    return [
+        Sample("plain", (rand(r, 2, 4, 18),), {"num_heads": 2}),            # nh 2, hs 3
+        Sample("causal", (rand(r, 2, 5, 18),), {"num_heads": 3, "is_causal": True}),   # nh 3, hs 2
+        Sample("causal, scale", (rand(r, 1, 4, 12),), {"num_heads": 2, "is_causal": True, "scale": 0.7}),
+        Sample("T=1", (rand(r, 2, 1, 12),), {"num_heads": 2, "is_causal": True}),
+        Sample("hs=1, nh=3", (rand(r, 2, 4, 9),), {"num_heads": 3, "is_causal": True}),
+        Sample("nh=1, B=1", (rand(r, 1, 3, 6),), {"num_heads": 1}),
+    ]
+
+
+register(PackedSelfAttention, packed_self_attention, _packed_samples)
