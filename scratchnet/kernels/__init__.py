@@ -35,7 +35,7 @@ import numpy as np
 from . import reference
 
 __all__ = [
-    "matmul", "matmul_backward",
+    "matmul", "matmul_backward", "gemm",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy",
     "attention", "attention_backward",
@@ -249,6 +249,24 @@ def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
     if mod is not reference and not _use_numba_matmul(a, b):
         mod = reference
     return mod.matmul_backward(a, b, grad_out, need_a, need_b, has_bias)
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D float arrays, op(x) = x or x^T: a (M, K), or
+    (K, M) with trans_a; b (K, N), or (N, K) with trans_b.  The operands are
+    the arrays as stored (pass W, not W.T), so that neither backend copies a
+    transpose.  One float dtype for both (float32 unless one is float64).
+    The Numba backend runs large products on its thread pool (gemm_numba)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"gemm: a {a.shape} and b {b.shape} must be 2-D")
+    ka = a.shape[0] if trans_a else a.shape[1]
+    kb = b.shape[1] if trans_b else b.shape[0]
+    if ka != kb:
+        raise ValueError(f"gemm: inner dimensions differ: op(a) has {ka} columns, op(b) {kb} rows "
+                         f"(a {a.shape}, trans_a={trans_a}; b {b.shape}, trans_b={trans_b})")
+    a, b = _floats("gemm", a=a, b=b)
+    return _impl(a, b).gemm(a, b, bool(trans_a), bool(trans_b))
 
 
 # ----------------------------------------------------------------------------

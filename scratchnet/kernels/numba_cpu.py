@@ -44,6 +44,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
+from . import gemm_numba
+
 _FM = {"nsz", "contract", "reassoc"}          # no nnan / ninf / afn
 _JIT = dict(cache=True, error_model="numpy", fastmath=_FM)
 _PJIT = dict(_JIT, parallel=True)
@@ -499,7 +501,7 @@ def _attention_grad_scores(s, dp, H, out, gout, lse, mask, causal, scale):
 # Small problems: one compiled loop over the heads does everything per head,
 # the products through BLAS (np.dot inside Numba, via SciPy), so that the
 # head's scores, probabilities and gradients stay in L1/L2 between steps.
-# Serial only (BLAS inside a prange region oversubscribes the cores).
+# Heads run in parallel with SciPy's BLAS on one thread (_launch_with_blas).
 @njit(**_JIT)
 def _transpose_into(src, dst):
     """dst (D, S) <- src (S, D)^T (a contiguous operand for np.dot: OpenBLAS's
@@ -509,16 +511,17 @@ def _transpose_into(src, dst):
             dst[d, j] = src[j, d]
 
 
-@njit(**_JIT)
+@_Kernel
 def _attention_fused_fwd(q, k, v, H, mask, causal, scale, out, lse):
-    """Per head bh: s = q k^T; _probs_head; out = (s v) * inv (row scale)."""
+    """Per head bh (heads in parallel): s = q k^T; _probs_head; out = (s v) * inv
+    (row scale).  The scratch arrays are per head (per thread); a few KB each."""
     BH, L, D = q.shape
     S = k.shape[1]
-    s = np.empty((L, S), q.dtype)
-    kt = np.empty((D, S), q.dtype)
-    inv = np.empty(L, q.dtype)
     sc = _as(scale, q)
-    for bh in range(BH):
+    for bh in prange(BH):
+        s = np.empty((L, S), q.dtype)
+        kt = np.empty((D, S), q.dtype)
+        inv = np.empty(L, q.dtype)
         _transpose_into(k[bh], kt)
         np.dot(q[bh], kt, s)
         _probs_head(s, _head_mask(mask, bh, H), causal, sc, lse[bh], inv)
@@ -529,18 +532,18 @@ def _attention_fused_fwd(q, k, v, H, mask, causal, scale, out, lse):
                 o[i, d] *= inv[i]
 
 
-@njit(**_JIT)
+@_Kernel
 def _attention_fused_bwd(q, k, v, H, mask, causal, scale, out, lse, gout, gq, gk, gv):
-    """Per head bh: s = q k^T, dp = gout v^T; _grad_scores_head;
+    """Per head bh (heads in parallel): s = q k^T, dp = gout v^T; _grad_scores_head;
     gv = p^T gout, gq = ds k, gk = ds^T q."""
     BH, L, D = q.shape
     S, Dv = v.shape[1], v.shape[2]
-    s = np.empty((L, S), q.dtype)
-    dp = np.empty((L, S), q.dtype)
-    kt = np.empty((D, S), q.dtype)
-    vt = np.empty((Dv, S), q.dtype)
     sc = _as(scale, q)
-    for bh in range(BH):
+    for bh in prange(BH):
+        s = np.empty((L, S), q.dtype)
+        dp = np.empty((L, S), q.dtype)
+        kt = np.empty((D, S), q.dtype)
+        vt = np.empty((Dv, S), q.dtype)
         _transpose_into(k[bh], kt)
         _transpose_into(v[bh], vt)
         np.dot(q[bh], kt, s)
@@ -807,19 +810,24 @@ def _gelu_tanh_bwd(x, gy, gx):
 # serial or parallel per call
 # ============================================================================
 # Below this many elements a kernel runs its serial build (no thread pool).
-# Measured on the 2-core machine: softmax of (3072, 64) float32 took 0.27 ms
-# on 2 threads and 0.55 ms on 1 when the machine was quiet, but 7 ms on 2
-# threads right after a NumPy matmul, whose OpenBLAS threads keep spinning on
-# the cores (the OpenMP barrier then waits for a time slice).  With the
-# machine shared (load ~6 on 2 cores) a 2-thread call waits for the slower
-# thread's time slice: layer-norm backward of (2048, 512) took 0.55 ms serial
-# and 7-19 ms on 2 threads (0.2-0.3 ms when lucky); softmax of (4, 8, 512,
-# 512) 14 / 10 ms (fwd / bwd kernel) serial vs 12 / 12 ms on 2 threads (it is
-# memory-bound); causal attention (4, 8, 512, 64) fwd+bwd 93-115 ms with the
-# serial fused kernels vs 123-129 ms batched on 2 threads.  So only kernels
-# of more than 16M elements (the (2048, 50257) cross-entropy) go parallel, on
-# every thread NUMBA_NUM_THREADS allows.
-PARALLEL_MIN_ELEMENTS = 1 << 24
+# The thread pool only pays when nothing else spins on the cores: softmax of
+# (3072, 64) float32 took 0.27 ms on 2 threads and 0.55 ms on 1 on a quiet
+# machine, but 7 ms on 2 threads right after a NumPy matmul, whose OpenBLAS
+# threads keep spinning (the OpenMP barrier waits for a time slice).  So the
+# layers' products run on the same pool (gemm, gemm_numba.py), and kernels
+# of at least 32K elements go parallel: baby-GPT training step (B=12, T=64,
+# C=128) 32.4 -> 30.3 ms with the products and kernels on one pool (median of
+# 40 steps, 2 cores).  On a machine shared with other jobs a 2-thread call
+# waits for the slower thread's time slice (layer-norm backward of (2048,
+# 512): 0.55 ms serial, 7-19 ms on 2 threads under load ~6); NUMBA_NUM_THREADS=1
+# (or numba.set_num_threads(1)) keeps every kernel serial.
+PARALLEL_MIN_ELEMENTS = 1 << 15
+# Attention with a score matrix (B*H*L*S) below this size runs fused per
+# head (heads in parallel); larger ones run batched products between the
+# kernels (causal attention (4, 8, 512, 64): 93-115 ms fused serial vs
+# 123-129 ms batched on 2 threads on the shared machine; not re-measured
+# with the fused heads in parallel).
+FUSED_MAX_ELEMENTS = 1 << 24
 
 
 # ============================================================================
@@ -837,6 +845,21 @@ def matmul(a, b, bias=None):
     has_bias = bias is not None
     _bmm.launch(out.size, a3, b3, bias if has_bias else np.zeros(N, a.dtype), has_bias, out)
     return out.reshape(batch + (M, N))
+
+
+# Products of at least this many multiply-adds run on Numba's thread pool, one
+# BLAS call per block of the output (gemm_numba says why); smaller ones in
+# np.matmul, which OpenBLAS runs on one thread below 4 * 65536 anyway.
+POOL_GEMM_MIN_MNK = 1 << 18
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) (reference.gemm); large products on the thread pool."""
+    M, K = a.shape[::-1] if trans_a else a.shape
+    N = b.shape[0] if trans_b else b.shape[1]
+    if M * N * K >= POOL_GEMM_MIN_MNK and numba.get_num_threads() > 1 and gemm_numba.available():
+        return gemm_numba.gemm(a, b, trans_a, trans_b)
+    return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
 
 
 def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
@@ -935,10 +958,19 @@ def _mask_arg(mask, dtype, causal, L, S):
 
 
 def _fused(q, S):
-    """Whether attention takes the fused per-head path: the serial size class
-    (see PARALLEL_MIN_ELEMENTS), judged by the score matrix B*H*L*S."""
+    """Whether attention takes the fused per-head path (FUSED_MAX_ELEMENTS),
+    judged by the score matrix B*H*L*S."""
     B, H, L, _ = q.shape
-    return B * H * L * S < PARALLEL_MIN_ELEMENTS or numba.get_num_threads() == 1
+    return B * H * L * S < FUSED_MAX_ELEMENTS or numba.get_num_threads() == 1
+
+
+def _launch_with_blas(kernel, n_elements, *args):
+    """kernel.launch for loops that call BLAS (np.dot) inside: the parallel
+    build runs with SciPy's BLAS on one thread (gemm_numba), or not at all."""
+    if n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1 and gemm_numba.available():
+        with gemm_numba.pool_blas(args[0].dtype):
+            return kernel.parallel(*args)
+    return kernel.serial(*args)
 
 
 def _heads(x):
@@ -1043,7 +1075,7 @@ def attention(q, k, v, mask=None, is_causal=False, scale=None):
     out = np.empty((B, H, L, Dv), dtype=q.dtype)
     m = _mask_arg(mask, q.dtype, is_causal, L, S)
     if _fused(q, S):
-        _attention_fused_fwd(_heads(q), _heads(k), _heads(v), H, m, bool(is_causal),
+        _launch_with_blas(_attention_fused_fwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m, bool(is_causal),
                              float(scale), _heads(out), _heads(lse))
         return out, lse
     inv = np.empty((B, H, L, 1), dtype=q.dtype)
@@ -1063,7 +1095,7 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     m = _mask_arg(mask, q.dtype, is_causal, L, S)
     if _fused(q, S):
         gq, gk, gv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-        _attention_fused_bwd(_heads(q), _heads(k), _heads(v), H, m, bool(is_causal),
+        _launch_with_blas(_attention_fused_bwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m, bool(is_causal),
                              float(scale), _heads(out), _heads(lse), _heads(grad_out),
                              _heads(gq), _heads(gk), _heads(gv))
         return gq, gk, gv

@@ -41,6 +41,13 @@ def matmul(a, b, bias=None):
     return out
 
 
+def gemm(a, b, trans_a=False, trans_b=False):
+    """out = op(a) @ op(b), op(x) = x or x^T: one 2-D product whose operands
+    may be stored transposed (a (K, M) with trans_a, b (N, K) with trans_b),
+    as the linear layer needs: y = x W^T, dx = g W, dW = g^T x."""
+    return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
+
+
 def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
     """Gradients of out = a @ b + bias.
 

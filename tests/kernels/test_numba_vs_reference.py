@@ -153,7 +153,7 @@ def test_cross_entropy_extreme_logits(dtype, reduction):
        D=st.integers(1, 5), Dv=st.integers(1, 4), dtype=DTYPES, layout=LAYOUTS,
        seed=st.integers(0, 2**16), causal=st.booleans(),
        mask_kind=st.sampled_from([None, "bool", "float", "bool2d"]),
-       path=st.sampled_from(["small", "large"]))
+       path=st.sampled_from(["small", "parallel", "large"]))
 def test_attention(B, H, L, S, D, Dv, dtype, layout, seed, causal, mask_kind, path):
     """Both size classes: 'small' runs the fused per-head kernels, 'large'
     (forced by a zero size threshold) the batched-matmul + parallel kernels."""
@@ -187,21 +187,23 @@ def test_attention(B, H, L, S, D, Dv, dtype, layout, seed, causal, mask_kind, pa
 
 @contextlib.contextmanager
 def size_class(path):
-    """'large': every kernel call takes its large-problem path (parallel
-    build, batched attention); 'small': unchanged (these tests are small)."""
+    """'small': serial builds, fused attention; 'parallel': every kernel call
+    runs its parallel build (attention fused, heads in parallel); 'large':
+    parallel builds and batched attention."""
     from scratchnet.kernels import numba_cpu
-    previous = numba_cpu.PARALLEL_MIN_ELEMENTS
+    previous = numba_cpu.PARALLEL_MIN_ELEMENTS, numba_cpu.FUSED_MAX_ELEMENTS
+    numba_cpu.PARALLEL_MIN_ELEMENTS = 1 << 62 if path == "small" else 0
     if path == "large":
-        numba_cpu.PARALLEL_MIN_ELEMENTS = 0
+        numba_cpu.FUSED_MAX_ELEMENTS = 0
     try:
         yield
     finally:
-        numba_cpu.PARALLEL_MIN_ELEMENTS = previous
+        numba_cpu.PARALLEL_MIN_ELEMENTS, numba_cpu.FUSED_MAX_ELEMENTS = previous
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-@pytest.mark.parametrize("path", ["small", "large"])
+@pytest.mark.parametrize("path", ["small", "parallel", "large"])
 def test_attention_fully_masked_rows(dtype, backend, path):
     rng = np.random.default_rng(1)
     q, k, v, g = (rng.standard_normal((1, 2, 4, 3)).astype(dtype) for _ in range(4))
@@ -382,7 +384,7 @@ def test_gelu_float64_exact(approximate):
                                    rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("path", ["small", "large"])
+@pytest.mark.parametrize("path", ["small", "parallel", "large"])
 @pytest.mark.parametrize("L, S", [(150, 150), (70, 130), (130, 70)])
 def test_attention_long_rows(path, L, S):
     """Rows longer than one 64-column step (causal rows are processed up to a

@@ -1,0 +1,214 @@
+"""Matrix products on Numba's thread pool: one BLAS call per block of the output.
+
+    out (M, N) = op(a) @ op(b),   op(a) = a or a^T,   op(b) = b or b^T
+
+Why not simply ``np.matmul``: NumPy's OpenBLAS keeps its own worker threads,
+which spin on the cores for a while after every product.  The compiled
+kernels between the products (layer norm, GELU, attention, ...) run on
+Numba's thread pool; with two pools on two cores, each waits for the other's
+time slice (a softmax that takes 0.27 ms on two threads took 7 ms right after
+a NumPy product).  So scratchnet runs its products on the same pool as its
+kernels: the output is cut into ``nblocks`` row blocks (or column blocks when
+it is wider than tall), and each thread of the pool calls single-threaded BLAS
+(SciPy's, through Numba) on its block.  Measured on the 2-core machine for the
+baby-GPT Linear shapes, the blocked product runs as fast as OpenBLAS's own
+two threads (13.9 vs 14.1 ms for the 51 products of one training step).
+
+BLAS is column-major; a C-ordered (R, C) array with row stride ``ld`` is the
+column-major (C, R) matrix with leading dimension ``ld``.  So the product is
+computed as out^T = op(b)^T @ op(a)^T, column-major:
+
+    first operand  b: 'N' with ld = N if b is (K, N);  'T' with ld = K if b is (N, K) (trans_b)
+    second operand a: 'N' with ld = K if a is (M, K);  'T' with ld = M if a is (K, M) (trans_a)
+
+Each block has fixed bounds (M * t // nblocks ...), whatever the number of
+threads, and BLAS sums each output element in one call: the result does not
+depend on the thread count.
+
+The BLAS thread count: SciPy's OpenBLAS would start its own threads inside
+the pool's threads (and warn "Detect OpenMP Loop").  ``blas_single_threaded``
+sets it to 1 for the duration of a product and restores it; it is found by
+its symbol in the loaded OpenBLAS library.  Where it cannot be found (a SciPy
+built on another BLAS), ``available()`` is False and the dispatcher keeps
+``np.matmul``.
+"""
+import contextlib
+import ctypes
+import glob
+import os
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_JIT = dict(cache=True, error_model="numpy")
+
+_ll_char = ir.IntType(8)
+_ll_voidp = ir.IntType(8).as_pointer()
+
+
+@intrinsic
+def _xgemm(typingctx, transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """Column-major C (m, n) = op(A) (m, k) @ op(B) (k, n) through Numba's BLAS
+    binding (``numba_xxgemm``, SciPy's BLAS), alpha = 1, beta = 0.  a, b, c are
+    arrays of one dtype (float32: sgemm, float64: dgemm); *_off are element
+    offsets into them; trans* are ord('N') or ord('T')."""
+    sig = types.intc(transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+
+    def codegen(context, builder, signature, args):
+        (ta, tb, m_, n_, k_, a_, aoff, lda_, b_, boff, ldb_, c_, coff, ldc_) = args
+        intp = context.get_value_type(types.intp)
+        dtype = signature.args[5].dtype
+        kind_ = ir.Constant(_ll_char, ord("s") if dtype == types.float32 else ord("d"))
+        ll_dtype = context.get_value_type(dtype)
+
+        def ptr(arr_ty, arr_val, off):
+            data = context.make_array(arr_ty)(context, builder, arr_val).data
+            return builder.bitcast(builder.gep(data, [off]), _ll_voidp)
+
+        def slot(value):
+            s = cgutils.alloca_once(builder, ll_dtype)
+            builder.store(ir.Constant(ll_dtype, value), s)
+            return builder.bitcast(s, _ll_voidp)
+
+        def char(v):
+            return builder.trunc(v, _ll_char)
+
+        fnty = ir.FunctionType(ir.IntType(32), [_ll_char, _ll_char, _ll_char, intp, intp, intp, _ll_voidp,
+                                                _ll_voidp, intp, _ll_voidp, intp, _ll_voidp, _ll_voidp, intp])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
+        return builder.call(fn, [kind_, char(ta), char(tb), m_, n_, k_, slot(1.0),
+                                 ptr(signature.args[5], a_, aoff), lda_,
+                                 ptr(signature.args[8], b_, boff), ldb_, slot(0.0),
+                                 ptr(signature.args[11], c_, coff), ldc_])
+    return sig, codegen
+
+
+@njit(**_JIT)
+def _gemm_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1):
+    """out[r0:r1, c0:c1] = (op(a) @ op(b))[r0:r1, c0:c1] with one BLAS call (see module docstring)."""
+    M, N = out.shape
+    K = a.shape[0] if trans_a else a.shape[1]
+    return _xgemm(ord("T") if trans_b else ord("N"), ord("T") if trans_a else ord("N"),
+                  c1 - c0, r1 - r0, K,
+                  b, c0 * K if trans_b else c0, K if trans_b else N,
+                  a, r0 if trans_a else r0 * K, M if trans_a else K,
+                  out, r0 * N + c0, N)
+
+
+@njit(**_JIT)
+def _block_bounds(M, N, t, nblocks):
+    """(r0, r1, c0, c1) of block t: rows cut when M >= N, else columns."""
+    if M >= N:
+        return M * t // nblocks, M * (t + 1) // nblocks, 0, N
+    return 0, M, N * t // nblocks, N * (t + 1) // nblocks
+
+
+@njit(parallel=True, **_JIT)
+def _gemm_parallel(a, b, out, trans_a, trans_b, nblocks):
+    """The blocks of out, one BLAS call each, in parallel; returns the number of failed calls."""
+    M, N = out.shape
+    failed = 0
+    for t in prange(nblocks):
+        r0, r1, c0, c1 = _block_bounds(M, N, t, nblocks)
+        failed += _gemm_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1) != 0
+    return failed
+
+
+@njit(**_JIT)
+def _gemm_serial(a, b, out, trans_a, trans_b):
+    M, N = out.shape
+    return _gemm_block(a, b, out, trans_a, trans_b, 0, M, 0, N)
+
+
+# ----------------------------------------------------------------------------
+# SciPy's OpenBLAS thread count
+# ----------------------------------------------------------------------------
+_set_threads = None       # ctypes function, or False when not found
+
+
+def _find_set_threads():
+    """``openblas_set_num_threads`` of the BLAS SciPy uses, or None."""
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+    libs = os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs")
+    for path in sorted(glob.glob(os.path.join(libs, "lib*openblas*.so*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads", "openblas_set_num_threads"):
+            setter = getattr(lib, name, None)
+            getter = getattr(lib, name.replace("set_", "get_"), None)
+            if setter is not None and getter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                return setter, getter
+    return None
+
+
+def available():
+    """Whether SciPy's BLAS thread count can be controlled (else: use np.matmul)."""
+    global _set_threads
+    if _set_threads is None:
+        try:
+            _set_threads = _find_set_threads() or False
+        except Exception:           # no SciPy libraries dir, an unusual build, ...
+            _set_threads = False
+    return _set_threads is not False
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """SciPy's OpenBLAS on one thread inside the block (restored after)."""
+    setter, getter = _set_threads
+    previous = getter()
+    if previous != 1:
+        setter(1)
+    try:
+        yield
+    finally:
+        if previous != 1:
+            setter(previous)
+
+
+_warmed = set()
+
+
+def _warm_up(dtype):
+    """One serial call per dtype before any call from the pool: Numba's BLAS
+    binding looks SciPy's function up (under the GIL) on its first call."""
+    if dtype not in _warmed:
+        one = np.ones((1, 1), dtype)
+        _gemm_serial(one, one, np.empty((1, 1), dtype), False, False)
+        _warmed.add(dtype)
+
+
+@contextlib.contextmanager
+def pool_blas(dtype):
+    """Around a parallel loop that calls BLAS (gemm's blocks, attention's
+    heads): the binding warmed up for ``dtype``, SciPy's BLAS on one thread."""
+    _warm_up(np.dtype(dtype))
+    with blas_single_threaded():
+        yield
+
+
+def gemm(a, b, trans_a=False, trans_b=False, nblocks=None):
+    """op(a) @ op(b) for C-contiguous 2-D float32/float64 arrays of one dtype,
+    a (M, K) or (K, M) if trans_a, b (K, N) or (N, K) if trans_b; K > 0.
+    ``nblocks`` defaults to Numba's thread count."""
+    M = a.shape[1] if trans_a else a.shape[0]
+    N = b.shape[0] if trans_b else b.shape[1]
+    out = np.empty((M, N), dtype=a.dtype)
+    nblocks = min(nblocks or numba.get_num_threads(), max(M, N))
+    if nblocks > 1:
+        with pool_blas(a.dtype):
+            failed = _gemm_parallel(a, b, out, trans_a, trans_b, nblocks)
+    else:
+        failed = _gemm_serial(a, b, out, trans_a, trans_b)
+    if failed:
+        raise RuntimeError("gemm: SciPy's BLAS could not be called from Numba")
+    return out

@@ -1,0 +1,156 @@
+"""K.gemm (the linear layer's products) and the thread-pool GEMM behind it.
+
+The pool GEMM (kernels/gemm_numba.py) cuts the output into blocks and calls
+BLAS once per block from Numba's threads; it must agree with np.matmul for
+every transpose combination, block count and shape, leave SciPy's BLAS
+thread count as it found it, and give the linear layer the same values and
+gradients as the NumPy reference.
+"""
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import scratchnet as sn
+import scratchnet.functional as F
+import scratchnet.kernels as K
+from scratchnet.kernels import reference as R
+
+numba_only = pytest.mark.skipif(not K._numba_importable(), reason="numba not installed")
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def operands(rng, M, K_, N, dtype, trans_a, trans_b):
+    """(a, b) as stored, and the logical (M, K) and (K, N) matrices."""
+    A = rng.standard_normal((M, K_)).astype(dtype)
+    B = rng.standard_normal((K_, N)).astype(dtype)
+    a = np.ascontiguousarray(A.T) if trans_a else A
+    b = np.ascontiguousarray(B.T) if trans_b else B
+    return a, b, A, B
+
+
+@contextlib.contextmanager
+def pool_for_every_size():
+    """Every K.gemm on the Numba backend takes the thread-pool path."""
+    from scratchnet.kernels import numba_cpu
+    previous = numba_cpu.POOL_GEMM_MIN_MNK
+    numba_cpu.POOL_GEMM_MIN_MNK = 0
+    try:
+        yield
+    finally:
+        numba_cpu.POOL_GEMM_MIN_MNK = previous
+
+
+@numba_only
+@settings(max_examples=30, deadline=None)
+@given(M=st.integers(1, 40), K_=st.integers(1, 40), N=st.integers(1, 40),
+       dtype=st.sampled_from([np.float32, np.float64]), trans_a=st.booleans(), trans_b=st.booleans(),
+       nblocks=st.integers(1, 5), seed=st.integers(0, 2 ** 16))
+def test_pool_gemm_matches_matmul(M, K_, N, dtype, trans_a, trans_b, nblocks, seed):
+    from scratchnet.kernels import gemm_numba
+    if not gemm_numba.available():
+        pytest.skip("SciPy's BLAS thread count cannot be controlled here")
+    a, b, A, B = operands(np.random.default_rng(seed), M, K_, N, dtype, trans_a, trans_b)
+    out = gemm_numba.gemm(a, b, trans_a, trans_b, nblocks=nblocks)
+    assert out.dtype == dtype and out.shape == (M, N)
+    np.testing.assert_allclose(out, A @ B, **TOL[dtype])
+
+
+@numba_only
+@pytest.mark.parametrize("shape", [(768, 128, 384), (96, 700, 3), (2, 300, 500)])
+@pytest.mark.parametrize("trans", [(False, False), (False, True), (True, False), (True, True)])
+def test_pool_gemm_blocks_give_the_same_result(shape, trans):
+    """Row blocks (tall output) and column blocks (wide output) of any count
+    give the single call's result; every element is written."""
+    from scratchnet.kernels import gemm_numba
+    if not gemm_numba.available():
+        pytest.skip("SciPy's BLAS thread count cannot be controlled here")
+    M, K_, N = shape
+    a, b, A, B = operands(np.random.default_rng(0), M, K_, N, np.float32, *trans)
+    one = gemm_numba.gemm(a, b, *trans, nblocks=1)
+    np.testing.assert_allclose(one, A.astype(np.float64) @ B.astype(np.float64), rtol=1e-4, atol=1e-3)
+    for nblocks in (2, 3, 7):
+        np.testing.assert_allclose(gemm_numba.gemm(a, b, *trans, nblocks=nblocks), one, rtol=1e-6, atol=1e-5)
+
+
+@numba_only
+def test_pool_gemm_restores_the_blas_thread_count():
+    from scratchnet.kernels import gemm_numba
+    if not gemm_numba.available():
+        pytest.skip("SciPy's BLAS thread count cannot be controlled here")
+    setter, getter = gemm_numba._set_threads
+    before = getter()
+    a = np.ones((64, 64), np.float32)
+    gemm_numba.gemm(a, a, nblocks=2)
+    assert getter() == before
+    with pytest.raises(ZeroDivisionError):                # restored on an error inside the block too
+        with gemm_numba.blas_single_threaded():
+            assert getter() == 1
+            1 / 0
+    assert getter() == before
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_dispatch(backend, dtype):
+    rng = np.random.default_rng(3)
+    with K.use_backend(backend), pool_for_every_size() if K._numba_importable() else contextlib.nullcontext():
+        for trans_a in (False, True):
+            for trans_b in (False, True):
+                a, b, A, B = operands(rng, 5, 4, 6, dtype, trans_a, trans_b)
+                out = K.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+                assert out.dtype == dtype
+                np.testing.assert_allclose(out, A @ B, **TOL[dtype])
+        # strided and read-only operands, and mixed dtypes (-> float64)
+        big = rng.standard_normal((5, 8)).astype(dtype)
+        ro = rng.standard_normal((4, 3)).astype(dtype)
+        ro.setflags(write=False)
+        np.testing.assert_allclose(K.gemm(big[:, ::2], ro), big[:, ::2] @ ro, **TOL[dtype])
+        mixed = K.gemm(big[:, ::2].astype(np.float32), ro.astype(np.float64))
+        assert mixed.dtype == np.float64
+        # empty inner dimension: zeros
+        z = K.gemm(np.ones((3, 0), dtype), np.ones((0, 2), dtype))
+        assert z.shape == (3, 2) and not z.any()
+
+
+def test_gemm_errors_name_the_kernel_and_shapes():
+    with pytest.raises(ValueError, match=r"gemm: inner dimensions differ.*\(2, 3\).*\(2, 4\)"):
+        K.gemm(np.ones((2, 3)), np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"gemm: .*must be 2-D"):
+        K.gemm(np.ones((2, 3, 4)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="trans_b=True"):
+        K.gemm(np.ones((2, 3)), np.ones((4, 2)), trans_b=True)
+    np.testing.assert_array_equal(K.gemm(np.ones((3, 2)), np.ones((4, 3)), trans_a=True, trans_b=True),
+                                  R.gemm(np.ones((3, 2)), np.ones((4, 3)), True, True))
+
+
+@numba_only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_on_the_pool_matches_the_reference(dtype):
+    """Values and all three gradients of F.linear, pool GEMM vs NumPy backend."""
+    rng = np.random.default_rng(4)
+    x0 = rng.standard_normal((2, 33, 17)).astype(dtype)
+    w0 = rng.standard_normal((29, 17)).astype(dtype)
+    b0 = rng.standard_normal(29).astype(dtype)
+    g = rng.standard_normal((2, 33, 29)).astype(dtype)
+    results = []
+    for backend in ("numba", "numpy"):
+        x, w, b = (sn.tensor(t.copy(), requires_grad=True) for t in (x0, w0, b0))
+        with K.use_backend(backend), pool_for_every_size():
+            y = F.linear(x, w, b)
+            y.backward(sn.tensor(g))
+        results.append([y.data, x.grad, w.grad, b.grad])
+    for got, want in zip(*results):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@numba_only
+def test_linear_gradcheck_on_the_pool():
+    rng = np.random.default_rng(5)
+    x = sn.tensor(rng.standard_normal((7, 5)), requires_grad=True)
+    w = sn.tensor(rng.standard_normal((6, 5)), requires_grad=True)
+    b = sn.tensor(rng.standard_normal(6), requires_grad=True)
+    with K.use_backend("numba"), pool_for_every_size():
+        assert sn.gradcheck(F.linear, (x, w, b))
