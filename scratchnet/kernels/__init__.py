@@ -38,7 +38,7 @@ __all__ = [
     "matmul", "matmul_backward", "gemm",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy",
-    "attention", "attention_backward",
+    "attention", "attention_backward", "packed_attention", "packed_attention_backward",
     "layer_norm", "layer_norm_backward",
     "gelu", "gelu_backward",
     "adam_update",
@@ -427,6 +427,43 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     mask = _prepare_mask(mask, B, H, L, S, q.dtype.type)
     return _impl(q, k, v, mask, grad_out).attention_backward(
         q, k, v, mask, bool(is_causal), scale, out, lse, grad_out)
+
+
+def _check_packed(name, qkv, num_heads):
+    """(B, T, C3, hs) of a packed projection qkv (B, T, 3 * num_heads * hs)."""
+    if qkv.ndim != 3:
+        raise ValueError(f"{name}: qkv must be 3-D (B, T, 3C), got shape {qkv.shape}")
+    if int(num_heads) < 1 or qkv.shape[2] % (3 * int(num_heads)):
+        raise ValueError(f"{name}: the last dim of qkv {qkv.shape} must be 3 * num_heads * head_size "
+                         f"with num_heads = {num_heads} >= 1")
+    return qkv.shape + (qkv.shape[2] // (3 * int(num_heads)),)
+
+
+def packed_attention(qkv, num_heads, is_causal=False, scale=None):
+    """Self-attention of the heads of a packed projection qkv (B, T, 3C) =
+    [q | k | v], head h at columns h*hs:(h+1)*hs of each block (what
+    ``split(3)`` then ``reshape(B, T, nh, hs).swapaxes(1, 2)`` gives).
+    Returns (out (B, T, C) with the heads merged, lse (B, nh, T))."""
+    qkv, = _floats("packed_attention", qkv=qkv)
+    hs = _check_packed("packed_attention", qkv, num_heads)[3]
+    scale = _scale("packed_attention", scale, hs)
+    return _impl(qkv).packed_attention(qkv, int(num_heads), bool(is_causal), scale)
+
+
+def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_out):
+    """d qkv (B, T, 3C) of packed_attention for grad_out (B, T, C), in the packed layout."""
+    qkv, out, lse, grad_out = _floats("packed_attention_backward", qkv=qkv, out=out, lse=lse,
+                                      grad_out=grad_out)
+    B, T, C3, hs = _check_packed("packed_attention_backward", qkv, num_heads)
+    nh = int(num_heads)
+    for what, x, shape in (("out", out, (B, T, C3 // 3)), ("grad_out", grad_out, (B, T, C3 // 3)),
+                           ("lse", lse, (B, nh, T))):
+        if x.shape != shape:
+            raise ValueError(f"packed_attention_backward: {what} {x.shape} must have shape {shape} "
+                             f"for qkv {qkv.shape} with {nh} heads")
+    scale = _scale("packed_attention_backward", scale, hs)
+    return _impl(qkv, grad_out).packed_attention_backward(qkv, nh, bool(is_causal), scale, out, lse,
+                                                          grad_out)
 
 
 # ----------------------------------------------------------------------------

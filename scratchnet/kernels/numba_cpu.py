@@ -44,7 +44,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from . import gemm_numba
+from . import gemm_numba, reference
 
 _FM = {"nsz", "contract", "reassoc"}          # no nnan / ninf / afn
 _JIT = dict(cache=True, error_model="numpy", fastmath=_FM)
@@ -511,31 +511,51 @@ def _transpose_into(src, dst):
             dst[d, j] = src[j, d]
 
 
+@njit(**_JIT)
+def _head_forward(q, kt, v, mk, causal, sc, lse, s, inv, o):
+    """One head, contiguous operands: s = q k^T (kt = k^T); _probs_head;
+    o = s v, unnormalised (the caller scales row i by inv[i])."""
+    np.dot(q, kt, s)
+    _probs_head(s, mk, causal, sc, lse, inv)
+    np.dot(s, v, o)
+
+
+@njit(**_JIT)
+def _head_backward(q, kt, vt, g, o, mk, causal, sc, lse, s, dp, gq, gk, gv):
+    """One head, contiguous operands (kt = k^T, vt = v^T, g = dout, o = out):
+    s = q k^T, dp = g v^T; _grad_scores_head; gv = p^T g, gq = ds k, gk = ds^T q."""
+    np.dot(q, kt, s)
+    np.dot(g, vt, dp)
+    _grad_scores_head(s, dp, mk, o, g, lse, causal, sc)
+    np.dot(s.T, g, gv)
+    np.dot(dp, kt.T, gq)
+    np.dot(dp.T, q, gk)
+
+
 @_Kernel
 def _attention_fused_fwd(q, k, v, H, mask, causal, scale, out, lse):
-    """Per head bh (heads in parallel): s = q k^T; _probs_head; out = (s v) * inv
-    (row scale).  The scratch arrays are per head (per thread); a few KB each."""
+    """Per head bh of q (B*H, L, D), k (B*H, S, D), v (B*H, S, Dv) (heads in
+    parallel): _head_forward, then out = o * inv (row scale); lse (B*H, L).
+    Scratch arrays are per head (per thread), a few KB each."""
     BH, L, D = q.shape
-    S = k.shape[1]
+    S, Dv = v.shape[1], v.shape[2]
     sc = _as(scale, q)
     for bh in prange(BH):
         s = np.empty((L, S), q.dtype)
         kt = np.empty((D, S), q.dtype)
         inv = np.empty(L, q.dtype)
         _transpose_into(k[bh], kt)
-        np.dot(q[bh], kt, s)
-        _probs_head(s, _head_mask(mask, bh, H), causal, sc, lse[bh], inv)
         o = out[bh]
-        np.dot(s, v[bh], o)
+        _head_forward(q[bh], kt, v[bh], _head_mask(mask, bh, H), causal, sc, lse[bh], s, inv, o)
         for i in range(L):
-            for d in range(o.shape[1]):
+            for d in range(Dv):
                 o[i, d] *= inv[i]
 
 
 @_Kernel
 def _attention_fused_bwd(q, k, v, H, mask, causal, scale, out, lse, gout, gq, gk, gv):
-    """Per head bh (heads in parallel): s = q k^T, dp = gout v^T; _grad_scores_head;
-    gv = p^T gout, gq = ds k, gk = ds^T q."""
+    """Per head bh (heads in parallel, the arrays of _attention_fused_fwd plus
+    gout like out and gq, gk, gv like q, k, v): _head_backward."""
     BH, L, D = q.shape
     S, Dv = v.shape[1], v.shape[2]
     sc = _as(scale, q)
@@ -546,12 +566,100 @@ def _attention_fused_bwd(q, k, v, H, mask, causal, scale, out, lse, gout, gq, gk
         vt = np.empty((Dv, S), q.dtype)
         _transpose_into(k[bh], kt)
         _transpose_into(v[bh], vt)
-        np.dot(q[bh], kt, s)
-        np.dot(gout[bh], vt, dp)
-        _grad_scores_head(s, dp, _head_mask(mask, bh, H), out[bh], gout[bh], lse[bh], causal, sc)
-        np.dot(s.T, gout[bh], gv[bh])
-        np.dot(dp, k[bh], gq[bh])
-        np.dot(dp.T, q[bh], gk[bh])
+        _head_backward(q[bh], kt, vt, gout[bh], out[bh], _head_mask(mask, bh, H), causal, sc,
+                       lse[bh], s, dp, gq[bh], gk[bh], gv[bh])
+
+
+# Packed self-attention: the heads live in x (B, T, W), head h of block c at
+# columns c*C + h*hs : c*C + (h+1)*hs.  The kernels gather each head into
+# contiguous scratch arrays (rows of hs unit-stride elements: the copies
+# vectorise) and scatter the results back, so that no (B, nh, T, hs) copy of
+# the whole tensor is ever made.
+@njit(**_JIT)
+def _gather(x, b, c0, dst):
+    """dst (T, hs) <- x[b, :, c0:c0 + hs].  Unsigned column indices: with a
+    signed one, Numba's negative-index wraparound stops the copy from
+    vectorising (measured 4x slower)."""
+    for t in range(dst.shape[0]):
+        row, out = x[b, t], dst[t]
+        for d in range(dst.shape[1]):
+            out[d] = row[np.uint64(c0) + np.uint64(d)]
+
+
+@njit(**_JIT)
+def _gather_t(x, b, c0, dst):
+    """dst (hs, T) <- x[b, :, c0:c0 + hs]^T."""
+    for t in range(dst.shape[1]):
+        row = x[b, t]
+        for d in range(dst.shape[0]):
+            dst[d, t] = row[np.uint64(c0) + np.uint64(d)]
+
+
+@njit(**_JIT)
+def _scatter(src, x, b, c0):
+    """x[b, :, c0:c0 + hs] <- src (T, hs)."""
+    for t in range(src.shape[0]):
+        row, inp = x[b, t], src[t]
+        for d in range(src.shape[1]):
+            row[np.uint64(c0) + np.uint64(d)] = inp[d]
+
+
+@_Kernel
+def _packed_fwd(qkv, nh, mask, causal, scale, out, lse):
+    """qkv (B, T, 3C) -> out (B, T, C) merged heads, lse (B, nh, T); per
+    head (in parallel): gather q, k^T, v; _head_forward; scatter o * inv."""
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    hs = C // nh
+    sc = _as(scale, qkv)
+    for bh in prange(B * nh):
+        b, h = bh // nh, bh % nh
+        q = np.empty((T, hs), qkv.dtype)
+        kt = np.empty((hs, T), qkv.dtype)
+        v = np.empty((T, hs), qkv.dtype)
+        s = np.empty((T, T), qkv.dtype)
+        inv = np.empty(T, qkv.dtype)
+        o = np.empty((T, hs), qkv.dtype)
+        _gather(qkv, b, h * hs, q)
+        _gather_t(qkv, b, C + h * hs, kt)
+        _gather(qkv, b, 2 * C + h * hs, v)
+        _head_forward(q, kt, v, _head_mask(mask, bh, nh), causal, sc, lse[b, h], s, inv, o)
+        for t in range(T):
+            for d in range(hs):
+                o[t, d] *= inv[t]
+        _scatter(o, out, b, h * hs)
+
+
+@_Kernel
+def _packed_bwd(qkv, nh, mask, causal, scale, out, lse, gout, grad):
+    """grad (B, T, 3C) = [dq | dk | dv] of _packed_fwd for gout (B, T, C);
+    per head (in parallel): gather; _head_backward; scatter."""
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    hs = C // nh
+    sc = _as(scale, qkv)
+    for bh in prange(B * nh):
+        b, h = bh // nh, bh % nh
+        q = np.empty((T, hs), qkv.dtype)
+        kt = np.empty((hs, T), qkv.dtype)
+        vt = np.empty((hs, T), qkv.dtype)
+        g = np.empty((T, hs), qkv.dtype)
+        o = np.empty((T, hs), qkv.dtype)
+        s = np.empty((T, T), qkv.dtype)
+        dp = np.empty((T, T), qkv.dtype)
+        gq = np.empty((T, hs), qkv.dtype)
+        gk = np.empty((T, hs), qkv.dtype)
+        gv = np.empty((T, hs), qkv.dtype)
+        _gather(qkv, b, h * hs, q)
+        _gather_t(qkv, b, C + h * hs, kt)
+        _gather_t(qkv, b, 2 * C + h * hs, vt)
+        _gather(gout, b, h * hs, g)
+        _gather(out, b, h * hs, o)
+        _head_backward(q, kt, vt, g, o, _head_mask(mask, bh, nh), causal, sc, lse[b, h],
+                       s, dp, gq, gk, gv)
+        _scatter(gq, grad, b, h * hs)
+        _scatter(gk, grad, b, C + h * hs)
+        _scatter(gv, grad, b, 2 * C + h * hs)
 
 
 # ----------------------------------------------------------------------------
@@ -1075,8 +1183,8 @@ def attention(q, k, v, mask=None, is_causal=False, scale=None):
     out = np.empty((B, H, L, Dv), dtype=q.dtype)
     m = _mask_arg(mask, q.dtype, is_causal, L, S)
     if _fused(q, S):
-        _launch_with_blas(_attention_fused_fwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m, bool(is_causal),
-                             float(scale), _heads(out), _heads(lse))
+        _launch_with_blas(_attention_fused_fwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m,
+                          bool(is_causal), float(scale), _heads(out), _heads(lse))
         return out, lse
     inv = np.empty((B, H, L, 1), dtype=q.dtype)
     p = _scores(q, k, "p", is_causal)                         # (B, H, L, S) raw scores
@@ -1095,9 +1203,9 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     m = _mask_arg(mask, q.dtype, is_causal, L, S)
     if _fused(q, S):
         gq, gk, gv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-        _launch_with_blas(_attention_fused_bwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m, bool(is_causal),
-                             float(scale), _heads(out), _heads(lse), _heads(grad_out),
-                             _heads(gq), _heads(gk), _heads(gv))
+        _launch_with_blas(_attention_fused_bwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m,
+                          bool(is_causal), float(scale), _heads(out), _heads(lse), _heads(grad_out),
+                          _heads(gq), _heads(gk), _heads(gv))
         return gq, gk, gv
     p = _scores(q, k, "p", is_causal)                         # (B, H, L, S) raw scores
     ds = _scores(grad_out, v, "ds", is_causal)                # (B, H, L, S) dp
@@ -1108,6 +1216,39 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     grad_q = _rows_times(ds, k, np.empty_like(q), is_causal)          # (B, H, L, D) = ds k
     grad_k = _cols_times(ds, q, np.empty_like(k), is_causal)          # (B, H, S, D) = ds^T q
     return grad_q, grad_k, grad_v
+
+
+def packed_attention(qkv, num_heads, is_causal, scale):
+    """reference.packed_attention: the fused kernel gathers each head from qkv
+    (B, T, 3C) and scatters it merged into out (B, T, C), no whole-tensor
+    copies; problems above FUSED_MAX_ELEMENTS go through attention()."""
+    B, T, C3 = qkv.shape
+    if B * num_heads * T * T >= FUSED_MAX_ELEMENTS and numba.get_num_threads() > 1:
+        q, k, v = (np.ascontiguousarray(t) for t in reference.packed_heads(qkv, num_heads))
+        out4, lse = attention(q, k, v, None, is_causal, scale)
+        return reference.merge_heads(out4), lse
+    out = np.empty((B, T, C3 // 3), dtype=qkv.dtype)
+    lse = np.empty((B, num_heads, T), dtype=qkv.dtype)
+    _launch_with_blas(_packed_fwd, B * num_heads * T * T, qkv, num_heads,
+                      _mask_arg(None, qkv.dtype, is_causal, T, T), bool(is_causal), float(scale), out, lse)
+    return out, lse
+
+
+def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_out):
+    """reference.packed_attention_backward, the fused kernel scattering dq, dk,
+    dv straight into the packed (B, T, 3C) gradient."""
+    B, T, C3 = qkv.shape
+    if B * num_heads * T * T >= FUSED_MAX_ELEMENTS and numba.get_num_threads() > 1:
+        c = np.ascontiguousarray
+        q, k, v = (c(t) for t in reference.packed_heads(qkv, num_heads))
+        split = [c(reference.split_heads(x, num_heads)) for x in (out, grad_out)]
+        return reference.pack_heads(*attention_backward(q, k, v, None, is_causal, scale,
+                                                        split[0], lse, split[1]))
+    grad = np.empty_like(qkv)
+    _launch_with_blas(_packed_bwd, B * num_heads * T * T, qkv, num_heads,
+                      _mask_arg(None, qkv.dtype, is_causal, T, T), bool(is_causal), float(scale),
+                      out, lse, grad_out, grad)
+    return grad
 
 
 def layer_norm(x, weight, bias, eps):

@@ -254,6 +254,58 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
 
 
 # ----------------------------------------------------------------------------
+# packed self-attention: the heads of a (B, T, 3C) projection
+# ----------------------------------------------------------------------------
+def packed_heads(qkv, num_heads):
+    """The heads of a packed projection qkv (B, T, 3C), C = nh * hs, laid out
+    [q | k | v] with head h at columns h*hs:(h+1)*hs of each block, as three
+    (B, nh, T, hs) views (no copy)."""
+    B, T, C3 = qkv.shape
+    x = qkv.reshape(B, T, 3, num_heads, C3 // (3 * num_heads))   # (B, T, 3C) -> (B, T, 3, nh, hs)
+    return tuple(x.transpose(2, 0, 3, 1, 4))                     # -> 3 x (B, nh, T, hs)
+
+
+def split_heads(x, num_heads):
+    """x (B, T, C) as a (B, nh, T, hs) view."""
+    B, T, C = x.shape
+    return x.reshape(B, T, num_heads, C // num_heads).transpose(0, 2, 1, 3)   # (B, T, C) -> (B, nh, T, hs)
+
+
+def merge_heads(x):
+    """x (B, nh, T, hs) -> a new contiguous (B, T, nh * hs)."""
+    B, nh, T, hs = x.shape
+    return np.ascontiguousarray(x.transpose(0, 2, 1, 3)).reshape(B, T, nh * hs)   # -> (B, T, nh, hs) -> (B, T, C)
+
+
+def pack_heads(q, k, v):
+    """Three (B, nh, T, hs) arrays -> a new (B, T, 3C) in the packed layout."""
+    B, nh, T, hs = q.shape
+    out = np.empty((B, T, 3 * nh * hs), dtype=q.dtype)
+    for slot, x in zip(packed_heads(out, nh), (q, k, v)):
+        slot[...] = x
+    return out
+
+
+def packed_attention(qkv, num_heads, is_causal=False, scale=None):
+    """Causal (or full) self-attention of every head of a packed projection:
+    qkv (B, T, 3C) -> (out (B, T, C) with the heads merged, lse (B, nh, T)),
+    i.e. attention() on packed_heads(qkv), merged back."""
+    q, k, v = (np.ascontiguousarray(t) for t in packed_heads(qkv, num_heads))
+    out, lse = attention(q, k, v, None, is_causal, scale)
+    return merge_heads(out), lse
+
+
+def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_out):
+    """d qkv (B, T, 3C) = [dq | dk | dv] in the packed layout, from
+    attention_backward on the heads; out, grad_out (B, T, C)."""
+    c = np.ascontiguousarray
+    q, k, v = (c(t) for t in packed_heads(qkv, num_heads))
+    grads = attention_backward(q, k, v, None, is_causal, scale, c(split_heads(out, num_heads)), lse,
+                               c(split_heads(grad_out, num_heads)))
+    return pack_heads(*grads)
+
+
+# ----------------------------------------------------------------------------
 # layer norm over the last axis of (N, D)
 # ----------------------------------------------------------------------------
 def layer_norm(x, weight, bias, eps):

@@ -41,11 +41,12 @@ attention into one autograd node::
     y = scaled_dot_product_attention(q, k, v, is_causal=is_causal, scale=scale)
     y = y.swapaxes(1, 2).reshape(B, T, C)                (B, nh, T, hs) -> (B, T, C)
 
-Same kernels, same values; but forward makes one copy of qkv into the
-head-split layout and one of the output, and backward writes dq, dk, dv
-straight into one (B, T, 3C) gradient, instead of the split, the three
-reshapes and transposes and their backward copies and concatenation (Python
-and memory-traffic overhead that dominates a small model's training step).
+Same math, same values (``K.packed_attention``); but the kernel reads each
+head straight from qkv and writes it merged into the (B, T, C) output, and
+backward writes dq, dk, dv straight into one (B, T, 3C) gradient, instead of
+the split, the three reshapes and transposes and their backward copies and
+concatenation (Python and memory-traffic overhead that dominates a small
+model's training step).
 """
 import math
 
@@ -63,22 +64,6 @@ from .registry import Sample, register, rand
 from ._util import as_tensor, broadcasts_to, float_tensor, real_number
 
 
-def _attend(ctx, q, k, v, mask, is_causal, scale):
-    """out (B, H, L, Ev) = ``K.attention`` of contiguous q, k, v; saves in ``ctx`` what
-    ``_attend_backward`` needs (the inputs, out and the log-sum-exp, not the probabilities)."""
-    out, lse = K.attention(q, k, v, mask, is_causal, scale)
-    ctx.save_for_backward(q, k, v, out, lse)
-    ctx.options = (mask, is_causal, scale)
-    return out                                               # (B, H, L, Ev)
-
-
-def _attend_backward(ctx, g):
-    """(dq, dk, dv) of ``_attend`` for the upstream gradient g (B, H, L, Ev)."""
-    q, k, v, out, lse = ctx.saved
-    mask, is_causal, scale = ctx.options
-    return K.attention_backward(q, k, v, mask, is_causal, scale, out, lse, g)
-
-
 class ScaledDotProductAttention(Function):
     """Fused attention on (B, H, L, E) arrays through ``K.attention`` (see module docstring).
 
@@ -91,11 +76,16 @@ class ScaledDotProductAttention(Function):
         # head-split inputs arrive as transposed views: copy them once, here, so that
         # neither the kernel nor its backward (which gets the saved copies) copies again
         q, k, v = (np.ascontiguousarray(t) for t in (q, k, v))
-        return _attend(ctx, q, k, v, mask, is_causal, scale)  # (B, H, L, Ev)
+        out, lse = K.attention(q, k, v, mask, is_causal, scale)
+        ctx.save_for_backward(q, k, v, out, lse)              # not the probabilities: backward
+        ctx.options = (mask, is_causal, scale)                # recomputes them from lse
+        return out                                            # (B, H, L, Ev)
 
     @staticmethod
     def backward(ctx, g):
-        return _attend_backward(ctx, g)
+        q, k, v, out, lse = ctx.saved
+        mask, is_causal, scale = ctx.options
+        return K.attention_backward(q, k, v, mask, is_causal, scale, out, lse, g)
 
 
 class PackedSelfAttention(Function):
@@ -112,26 +102,17 @@ class PackedSelfAttention(Function):
 
     @staticmethod
     def forward(ctx, qkv, num_heads=1, is_causal=False, scale=None):
-        B, T, C3 = qkv.shape
-        nh, hs = num_heads, C3 // (3 * num_heads)
-        # one copy of a transposed view: q, k, v are then contiguous slices of `heads`
-        heads = np.ascontiguousarray(qkv.reshape(B, T, 3, nh, hs)   # (B, T, 3C) -> (B, T, 3, nh, hs)
-                                     .transpose(2, 0, 3, 1, 4))     # -> (3, B, nh, T, hs)
-        out = _attend(ctx, heads[0], heads[1], heads[2], None, is_causal, scale)   # (B, nh, T, hs)
-        merged = np.ascontiguousarray(out.transpose(0, 2, 1, 3))    # (B, nh, T, hs) -> (B, T, nh, hs)
-        return merged.reshape(B, T, nh * hs)                        # (B, T, nh, hs) -> (B, T, C)
+        # the kernels read the heads in place (strided views) and write them merged
+        out, lse = K.packed_attention(qkv, num_heads, is_causal, scale)   # (B, T, C), (B, nh, T)
+        ctx.save_for_backward(qkv, out, lse)
+        ctx.options = (num_heads, is_causal, scale)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        q = ctx.saved[0]
-        B, nh, T, hs = q.shape
-        g = np.ascontiguousarray(g.reshape(B, T, nh, hs)           # (B, T, C) -> (B, T, nh, hs)
-                                 .transpose(0, 2, 1, 3))            # -> (B, nh, T, hs)
-        gq, gk, gv = _attend_backward(ctx, g)                       # 3 x (B, nh, T, hs)
-        grad = np.empty((B, T, 3, nh, hs), dtype=q.dtype)
-        slots = grad.transpose(2, 0, 3, 1, 4)                       # (B, T, 3, nh, hs) -> (3, B, nh, T, hs) view
-        slots[0], slots[1], slots[2] = gq, gk, gv                   # written in place, no concatenate
-        return grad.reshape(B, T, 3 * nh * hs)                      # (B, T, 3, nh, hs) -> (B, T, 3C)
+        qkv, out, lse = ctx.saved
+        num_heads, is_causal, scale = ctx.options
+        return K.packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, g)   # (B, T, 3C)
 
 
 # ------------------------------------------------------------------ helpers

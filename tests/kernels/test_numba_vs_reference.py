@@ -402,3 +402,57 @@ def test_attention_long_rows(path, L, S):
     np.testing.assert_array_equal(np.isinf(lse), np.isinf(lse_ref))
     for a, b in zip(grads, grads_ref):
         close(a, b, np.float64, factor=5)
+
+
+# ----------------------------------------------------------------------------
+# packed attention: heads read from / written to the (B, T, 3C) layout in place
+# ----------------------------------------------------------------------------
+@SETTINGS
+@given(B=st.integers(1, 3), T=st.integers(1, 9), nh=st.integers(1, 3), hs=st.integers(1, 5),
+       causal=st.booleans(), dtype=DTYPES, layout=LAYOUTS,
+       path=st.sampled_from(["small", "parallel", "large"]), seed=st.integers(0, 2 ** 16))
+def test_packed_attention(B, T, nh, hs, causal, dtype, layout, path, seed):
+    rng = np.random.default_rng(seed)
+    qkv = make(rng, (B, T, 3 * nh * hs), dtype, layout)
+    g = make(rng, (B, T, nh * hs), dtype, layout)
+    before = [x.copy() for x in (qkv, g)]
+    out_ref, lse_ref = R.packed_attention(qkv, nh, causal, 1.0 / np.sqrt(hs))
+    grad_ref = R.packed_attention_backward(qkv, nh, causal, 1.0 / np.sqrt(hs), out_ref, lse_ref, g)
+    with K.use_backend("numba"), size_class(path):
+        out, lse = K.packed_attention(qkv, nh, is_causal=causal)
+        grad = K.packed_attention_backward(qkv, nh, causal, None, out, lse, g)
+    close(out, out_ref, dtype, factor=2)
+    close(lse, lse_ref, dtype)
+    close(grad, grad_ref, dtype, factor=5)
+    assert grad.shape == qkv.shape and out.shape == g.shape
+    for x, b in zip((qkv, g), before):
+        np.testing.assert_array_equal(x, b)
+
+
+def test_packed_attention_is_attention_on_the_heads():
+    """The reference's head layout, checked by hand: head h of q is columns h*hs:(h+1)*hs."""
+    rng = np.random.default_rng(0)
+    B, T, nh, hs = 2, 5, 3, 4
+    C = nh * hs
+    qkv = rng.standard_normal((B, T, 3 * C))
+    for backend in ("numba", "numpy"):
+        with K.use_backend(backend):
+            out, lse = K.packed_attention(qkv, nh, is_causal=True)
+        for h in range(nh):
+            cols = slice(h * hs, (h + 1) * hs)
+            q, k, v = (qkv[:, None, :, i * C:(i + 1) * C][..., cols] for i in range(3))
+            o, l_ = R.attention(np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
+                                None, True, 1 / np.sqrt(hs))
+            np.testing.assert_allclose(out[:, :, cols], o[:, 0], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(lse[:, h], l_[:, 0], rtol=1e-12, atol=1e-12)
+
+
+def test_packed_attention_errors():
+    with pytest.raises(ValueError, match=r"packed_attention: the last dim of qkv \(1, 2, 10\)"):
+        K.packed_attention(np.ones((1, 2, 10)), 2)
+    with pytest.raises(ValueError, match="packed_attention: qkv must be 3-D"):
+        K.packed_attention(np.ones((2, 12)), 2)
+    qkv = np.ones((1, 2, 12))
+    out, lse = K.packed_attention(qkv, 2)
+    with pytest.raises(ValueError, match=r"packed_attention_backward: grad_out \(1, 2, 5\) must have shape \(1, 2, 4\)"):
+        K.packed_attention_backward(qkv, 2, False, None, out, lse, np.ones((1, 2, 5)))
