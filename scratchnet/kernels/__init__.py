@@ -221,8 +221,10 @@ def matmul(a, b, bias=None):
                              f"for a {a.shape} @ b {b.shape}")
     if not all(x.dtype in (np.float32, np.float64) for x in (a, b)):
         return reference.matmul(a, b, bias)          # ints etc.: plain NumPy
-    if not _NUMBA_MATMUL:                            # BLAS reads strided/transposed operands itself
-        return reference.matmul(*_one_float_dtype(a, b, bias))
+    if not _NUMBA_MATMUL:                            # BLAS, on the kernels' thread pool when large
+        a, b, bias = _one_float_dtype(a, b, bias)
+        mod = _impl(a, b)
+        return reference.matmul(a, b, bias) if mod is reference else mod.blas_matmul(a, b, bias)
     a, b, bias = _floats("matmul", a=a, b=b, bias=bias)
     mod = _impl(a, b, bias)
     if mod is not reference and not _use_numba_matmul(a, b):
@@ -243,7 +245,10 @@ def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
                          f"{expected} for a {a.shape} @ b {b.shape}")
     if not _NUMBA_MATMUL:
         a, b, grad_out = _one_float_dtype(a, b, grad_out)
-        return reference.matmul_backward(a, b, grad_out, need_a, need_b, has_bias)
+        mod = _impl(a, b, grad_out)
+        if mod is reference:
+            return reference.matmul_backward(a, b, grad_out, need_a, need_b, has_bias)
+        return mod.blas_matmul_backward(a, b, grad_out, need_a, need_b, has_bias)
     a, b, grad_out = _floats("matmul_backward", a=a, b=b, grad_out=grad_out)
     mod = _impl(a, b, grad_out)
     if mod is not reference and not _use_numba_matmul(a, b):

@@ -26,11 +26,13 @@ threads, and BLAS sums each output element in one call: the result does not
 depend on the thread count.
 
 The BLAS thread count: SciPy's OpenBLAS would start its own threads inside
-the pool's threads (and warn "Detect OpenMP Loop").  ``blas_single_threaded``
-sets it to 1 for the duration of a product and restores it; it is found by
-its symbol in the loaded OpenBLAS library.  Where it cannot be found (a SciPy
+the pool's threads (and warn "Detect OpenMP Loop").  ``pool_blas`` sets it
+to one thread around each parallel call (around a whole time loop for the
+recurrent layers) and restores it; NumPy's own OpenBLAS (np.matmul, np.dot)
+is never touched.  The count is found by its
+symbol in the loaded OpenBLAS library; where it cannot be found (a SciPy
 built on another BLAS), ``available()`` is False and the dispatcher keeps
-``np.matmul``.
+``np.matmul`` and serial kernels around BLAS calls.
 """
 import contextlib
 import ctypes
@@ -118,6 +120,21 @@ def _gemm_parallel(a, b, out, trans_a, trans_b, nblocks):
     return failed
 
 
+@njit(parallel=True, **_JIT)
+def _bmm_parallel(a, b, out, nblocks):
+    """out[t] = a[t] @ b[t] for a (Ta, M, K), b (Tb, K, N), out (T, M, N),
+    Ta and Tb 1 or T (a batch of one is shared), each product cut into
+    ``nblocks`` blocks; all T * nblocks blocks in parallel."""
+    T, M, N = out.shape
+    failed = 0
+    for i in prange(T * nblocks):
+        t, blk = i // nblocks, i % nblocks
+        r0, r1, c0, c1 = _block_bounds(M, N, blk, nblocks)
+        failed += _gemm_block(a[t if a.shape[0] > 1 else 0], b[t if b.shape[0] > 1 else 0], out[t],
+                              False, False, r0, r1, c0, c1) != 0
+    return failed
+
+
 @njit(**_JIT)
 def _gemm_serial(a, b, out, trans_a, trans_b):
     M, N = out.shape
@@ -163,7 +180,16 @@ def available():
 
 @contextlib.contextmanager
 def blas_single_threaded():
-    """SciPy's OpenBLAS on one thread inside the block (restored after)."""
+    """SciPy's OpenBLAS on one thread inside the block, restored after (also
+    on an error).  Raising the count again wakes OpenBLAS's workers, which
+    spin for a while: a 768x128 @ 128x512 product then a parallel layer norm
+    took 681 us with the count restored after every product and 392 us with
+    it left at one, but the baby-GPT training step showed no difference
+    (27.1-29.9 vs 27.8-28.4 ms, alternating runs), so scratchnet leaves no
+    lasting change.  Nothing to do where the count cannot be found."""
+    if not available():
+        yield
+        return
     setter, getter = _set_threads
     previous = getter()
     if previous != 1:
@@ -196,19 +222,42 @@ def pool_blas(dtype):
         yield
 
 
-def gemm(a, b, trans_a=False, trans_b=False, nblocks=None):
-    """op(a) @ op(b) for C-contiguous 2-D float32/float64 arrays of one dtype,
-    a (M, K) or (K, M) if trans_a, b (K, N) or (N, K) if trans_b; K > 0.
-    ``nblocks`` defaults to Numba's thread count."""
-    M = a.shape[1] if trans_a else a.shape[0]
-    N = b.shape[0] if trans_b else b.shape[1]
-    out = np.empty((M, N), dtype=a.dtype)
-    nblocks = min(nblocks or numba.get_num_threads(), max(M, N))
-    if nblocks > 1:
-        with pool_blas(a.dtype):
-            failed = _gemm_parallel(a, b, out, trans_a, trans_b, nblocks)
-    else:
-        failed = _gemm_serial(a, b, out, trans_a, trans_b)
+def _check(failed):
     if failed:
         raise RuntimeError("gemm: SciPy's BLAS could not be called from Numba")
+
+
+def gemm(a, b, trans_a=False, trans_b=False, nblocks=None, out=None):
+    """op(a) @ op(b) for C-contiguous 2-D float32/float64 arrays of one dtype,
+    a (M, K) or (K, M) if trans_a, b (K, N) or (N, K) if trans_b; K > 0.
+    ``nblocks`` defaults to Numba's thread count; ``out``: a C-contiguous
+    (M, N) array to write into.  Inside ``pool_blas`` (a loop of products),
+    ``gemm_in_pool`` skips the per-call thread-count switch."""
+    with pool_blas(a.dtype):
+        return gemm_in_pool(a, b, trans_a, trans_b, nblocks, out)
+
+
+def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None):
+    """gemm, for callers already inside ``pool_blas``."""
+    M = a.shape[1] if trans_a else a.shape[0]
+    N = b.shape[0] if trans_b else b.shape[1]
+    if out is None:
+        out = np.empty((M, N), dtype=a.dtype)
+    nblocks = min(nblocks or numba.get_num_threads(), max(M, N))
+    _check(_gemm_parallel(a, b, out, trans_a, trans_b, nblocks) if nblocks > 1
+           else _gemm_serial(a, b, out, trans_a, trans_b))
+    return out
+
+
+def bmm(a, b, nblocks=None):
+    """out[t] = a[t] @ b[t] for C-contiguous a (Ta, M, K), b (Tb, K, N), Ta
+    and Tb 1 or T (a batch of one is shared, not copied); K > 0.  Each
+    product is cut into enough blocks that every thread has work."""
+    T = max(a.shape[0], b.shape[0])
+    M, N = a.shape[1], b.shape[2]
+    out = np.empty((T, M, N), dtype=a.dtype)
+    threads = nblocks or numba.get_num_threads()
+    per_product = min(max(1, -(-threads // T)), max(M, N))
+    with pool_blas(a.dtype):
+        _check(_bmm_parallel(a, b, out, per_product))
     return out

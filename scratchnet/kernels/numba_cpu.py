@@ -970,6 +970,48 @@ def gemm(a, b, trans_a=False, trans_b=False):
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
 
 
+def _batch_of(x, batch):
+    """x (..., R, C) as a C-contiguous (Tx, R, C) for gemm_numba.bmm: Tx = 1 when
+    x has no batch of its own (shared, not copied), else the full batch."""
+    R, C = x.shape[-2:]
+    if math.prod(x.shape[:-2]) == 1:
+        return np.ascontiguousarray(x.reshape(1, R, C))
+    return np.ascontiguousarray(np.broadcast_to(x, batch + (R, C))).reshape(-1, R, C)
+
+
+def blas_matmul(a, b, bias=None):
+    """reference.matmul for float operands of one dtype: products of at least
+    POOL_GEMM_MIN_MNK multiply-adds in all on the thread pool (gemm_numba.bmm,
+    one BLAS call per block), smaller ones in np.matmul."""
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    if (math.prod(batch) * M * N * K < POOL_GEMM_MIN_MNK or K == 0 or numba.get_num_threads() == 1
+            or not gemm_numba.available()):
+        return reference.matmul(a, b, bias)
+    out = gemm_numba.bmm(_batch_of(a, batch), _batch_of(b, batch)).reshape(batch + (M, N))
+    if bias is not None:
+        out += bias
+    return out
+
+
+def blas_matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
+    """reference.matmul_backward with blas_matmul's products."""
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    grad_a = grad_b = grad_bias = None
+    if need_a:
+        grad_a = blas_matmul(grad_out, np.swapaxes(b, -1, -2))        # (*batch, M, N) @ (.., N, K)
+        if grad_a.shape != batch + a.shape[-2:]:
+            grad_a = np.broadcast_to(grad_a, batch + a.shape[-2:]).copy()
+    if need_b:
+        grad_b = blas_matmul(np.swapaxes(a, -1, -2), grad_out)        # (.., K, M) @ (*batch, M, N)
+        if grad_b.shape != batch + b.shape[-2:]:
+            grad_b = np.broadcast_to(grad_b, batch + b.shape[-2:]).copy()
+    if has_bias:
+        grad_bias = grad_out.reshape(-1, grad_out.shape[-1]).sum(axis=0)
+    return grad_a, grad_b, grad_bias
+
+
 def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
     """grad_a = grad_out @ b^T, grad_b = a^T @ grad_out (batch-broadcast shapes)."""
     grad_a = grad_b = grad_bias = None

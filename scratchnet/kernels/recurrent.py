@@ -23,7 +23,7 @@ backward direction of a bidirectional layer); outputs stay in input order.
 """
 import numpy as np
 
-from . import backend, _floats, _numba
+from . import backend, gemm, matmul, _floats, _numba
 from . import recurrent_reference
 
 __all__ = ["MODES", "GATES", "recurrent_forward", "recurrent_backward"]
@@ -78,7 +78,7 @@ def recurrent_forward(mode, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse
     T, B, I, H = _check(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     xk = np.ascontiguousarray(x[::-1] if reverse else x)            # kernel (time) order
     GH = w_ih.shape[0]
-    xp = np.matmul(w_ih, xk.transpose(0, 2, 1))                       # (G*H, I) @ (T, I, B) -> (T, G*H, B)
+    xp = matmul(w_ih, xk.transpose(0, 2, 1))                          # (G*H, I) @ (T, I, B) -> (T, G*H, B)
     if b_ih is not None:
         xp += b_ih[:, None]
     bh = np.zeros(GH, x.dtype) if b_hh is None else b_hh
@@ -131,15 +131,15 @@ def recurrent_backward(saved, dhs, dhn=None, dcn=None, need_x=True):
     GH = dxp.shape[1]
     dxp2 = dxp.transpose(1, 0, 2).reshape(GH, T * B)                 # (T, G*H, B) -> (G*H, T*B), a copy
     dgh2 = dxp2 if dgh is dxp else dgh.transpose(1, 0, 2).reshape(GH, T * B)
-    hs2 = hs.transpose(1, 0, 2).reshape(H, T * B)                     # (T, H, B) -> (H, T*B)
+    h_prev = np.empty((H, T, B), dt)                                  # the state each step saw:
+    h_prev[:, 0] = h0                                                 # h0 at step 0,
+    h_prev[:, 1:] = hs[:-1].transpose(1, 0, 2)                        # then hs[t-1]: (T-1, H, B) -> (H, T-1, B)
     dx = None
     if need_x:
-        dx = (dxp2.T @ saved["w_ih"]).reshape(T, B, -1)               # (T*B, I) -> (T, B, I)
+        dx = gemm(dxp2, saved["w_ih"], trans_a=True).reshape(T, B, -1)   # (T*B, I) -> (T, B, I)
         dx = dx[::-1] if saved["reverse"] else dx
-    dw_ih = dxp2 @ x.reshape(T * B, -1)                              # (G*H, T*B) @ (T*B, I)
-    dw_hh = dgh2[:, :B] @ h0.T                                        # step 0 sees h0
-    if T > 1:                                                         # (G*H, (T-1)*B) @ ((T-1)*B, H)
-        dw_hh += dgh2[:, B:] @ hs2[:, :-B].T
+    dw_ih = gemm(dxp2, x.reshape(T * B, -1))                          # (G*H, T*B) @ (T*B, I)
+    dw_hh = gemm(dgh2, h_prev.reshape(H, T * B), trans_b=True)        # (G*H, T*B) @ (T*B, H)
     db_ih = dxp2.sum(axis=1) if saved["has_b_ih"] else None
     db_hh = None
     if saved["has_b_hh"]:

@@ -6,9 +6,11 @@ that needs it, so ``import scratchnet`` never imports Numba.  Per time step:
 
 * the hidden projection of one step, ``W_hh h_{t-1}`` (G*H, B) in the
   feature-major layout of ``recurrent_reference`` (measured ~1.5x faster in
-  OpenBLAS than the (B, H) @ (H, G*H) form for B = 32), is one BLAS call (NumPy's ``np.dot`` into a preallocated buffer, from Python: calling
-  BLAS from inside Numba would use SciPy's copy of OpenBLAS, whose thread
-  pool then fights NumPy's for the cores and makes every product erratic);
+  OpenBLAS than the (B, H) @ (H, G*H) form for B = 32), is one product into a
+  preallocated buffer, run like the layers' products on the kernels' thread
+  pool (``gemm_numba``: NumPy's OpenBLAS threads, once woken, keep spinning
+  and would slow every parallel kernel that follows), or ``np.dot`` when
+  small or single-threaded;
 * the gate nonlinearities and the cell update of that step are compiled
   loops with the batch innermost (unit stride) and a vectorisable ``exp``;
 * the backward does the same in reverse, and leaves the weight gradients to
@@ -18,10 +20,14 @@ Deterministic: no ``prange`` and no reductions other than BLAS products
 whose order does not depend on scheduling within one call.
 float32 stays float32 (constants are cast with ``_as``).
 """
+import contextlib
+
+import numba
 import numpy as np
 from numba import njit
 
-from .numba_cpu import _as, _vexp
+from . import gemm_numba
+from .numba_cpu import POOL_GEMM_MIN_MNK, _as, _vexp
 
 _JIT = dict(cache=True, error_model="numpy", fastmath={"nsz", "contract"})
 
@@ -51,24 +57,39 @@ def _tanh(x, one):
 # ----------------------------------------------------------------------------
 # the time loops (Python: one BLAS call and one compiled step per t)
 # ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _products(w_hh, B):
+    """The per-step product ``dot(x, y, out)``: on the kernels' thread pool
+    (gemm_numba, SciPy's BLAS on one thread for the whole loop) when it is
+    large enough (POOL_GEMM_MIN_MNK), else NumPy's np.dot."""
+    GH, H = w_hh.shape
+    if GH * H * B < POOL_GEMM_MIN_MNK or numba.get_num_threads() == 1 or not gemm_numba.available():
+        yield lambda x, y, out: np.dot(x, y, out=out)
+        return
+    with gemm_numba.pool_blas(w_hh.dtype):
+        yield lambda x, y, out: gemm_numba.gemm_in_pool(x, y, out=out)
+
+
 def _forward_loop(xp, h0, w_hh, hs, step):
     """For t = 0..T-1: a = W_hh h_{t-1} (G*H, B) by BLAS, then ``step(a, t)``
     fills hs[t] (and the cell's other arrays)."""
     a = np.empty(xp.shape[1:], xp.dtype)
-    for t in range(xp.shape[0]):
-        np.dot(w_hh, h0 if t == 0 else hs[t - 1], out=a)           # (G*H, H) @ (H, B)
-        step(a, t)
+    with _products(w_hh, xp.shape[2]) as dot:
+        for t in range(xp.shape[0]):
+            dot(w_hh, h0 if t == 0 else hs[t - 1], a)                 # (G*H, H) @ (H, B)
+            step(a, t)
 
 
 def _backward_loop(T, w_hh, dh, dgh, step, direct=None):
     """For t = T-1..0: ``step(t)`` fills dgh[t] (and the cell's other
     gradients), then dh = W_hh^T dgh[t] (+ ``direct``, the GRU's dh * z)."""
     w_hh_t = np.ascontiguousarray(w_hh.T)                             # (H, G*H)
-    for t in range(T - 1, -1, -1):
-        step(t)
-        np.dot(w_hh_t, dgh[t], out=dh)                                # (H, G*H) @ (G*H, B)
-        if direct is not None:
-            dh += direct
+    with _products(w_hh, dh.shape[1]) as dot:
+        for t in range(T - 1, -1, -1):
+            step(t)
+            dot(w_hh_t, dgh[t], dh)                                   # (H, G*H) @ (G*H, B)
+            if direct is not None:
+                dh += direct
 
 
 # ----------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 The pool GEMM (kernels/gemm_numba.py) cuts the output into blocks and calls
 BLAS once per block from Numba's threads; it must agree with np.matmul for
-every transpose combination, block count and shape, leave SciPy's BLAS
-thread count as it found it, and give the linear layer the same values and
-gradients as the NumPy reference.
+every transpose combination, block count and shape, run SciPy's BLAS on one
+thread and restore its thread count, and give the linear layer the same values and gradients as the NumPy
+reference.
 """
 import contextlib
 
@@ -76,16 +76,17 @@ def test_pool_gemm_blocks_give_the_same_result(shape, trans):
 
 @numba_only
 def test_pool_gemm_restores_the_blas_thread_count():
+    """SciPy's BLAS runs on one thread inside the pool's calls, restored after."""
     from scratchnet.kernels import gemm_numba
     if not gemm_numba.available():
         pytest.skip("SciPy's BLAS thread count cannot be controlled here")
     setter, getter = gemm_numba._set_threads
     before = getter()
     a = np.ones((64, 64), np.float32)
-    gemm_numba.gemm(a, a, nblocks=2)
+    np.testing.assert_array_equal(gemm_numba.gemm(a, a, nblocks=2), np.full((64, 64), 64, np.float32))
     assert getter() == before
     with pytest.raises(ZeroDivisionError):                # restored on an error inside the block too
-        with gemm_numba.blas_single_threaded():
+        with gemm_numba.pool_blas(np.float32):
             assert getter() == 1
             1 / 0
     assert getter() == before
@@ -154,3 +155,43 @@ def test_linear_gradcheck_on_the_pool():
     b = sn.tensor(rng.standard_normal(6), requires_grad=True)
     with K.use_backend("numba"), pool_for_every_size():
         assert sn.gradcheck(F.linear, (x, w, b))
+
+
+@numba_only
+@settings(max_examples=25, deadline=None)
+@given(Ta=st.sampled_from([1, 3]), Tb=st.sampled_from([1, 3]), M=st.integers(1, 20), K_=st.integers(1, 20),
+       N=st.integers(1, 20), dtype=st.sampled_from([np.float32, np.float64]), nblocks=st.integers(1, 4),
+       seed=st.integers(0, 2 ** 16))
+def test_pool_bmm_matches_matmul(Ta, Tb, M, K_, N, dtype, nblocks, seed):
+    """Batched products on the pool; a batch of one is shared by every product."""
+    from scratchnet.kernels import gemm_numba
+    if not gemm_numba.available():
+        pytest.skip("SciPy's BLAS thread count cannot be controlled here")
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((Ta, M, K_)).astype(dtype)
+    b = rng.standard_normal((Tb, K_, N)).astype(dtype)
+    out = gemm_numba.bmm(a, b, nblocks)
+    assert out.shape == (max(Ta, Tb), M, N) and out.dtype == dtype
+    np.testing.assert_allclose(out, a @ b, **TOL[dtype])
+
+
+@numba_only
+@pytest.mark.parametrize("shapes", [((2, 3, 5, 4), (2, 3, 4, 6)), ((5, 4), (3, 4, 6)), ((2, 1, 5, 4), (3, 4, 2)),
+                                    ((7, 9), (9, 3)), ((2, 5, 4), (4, 6))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_on_the_pool_matches_the_reference(shapes, dtype):
+    """K.matmul / matmul_backward with every product on the pool (broadcast
+    batches, strided operands, bias) against the NumPy reference."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal(shapes[0]).astype(dtype)
+    b = rng.standard_normal(shapes[1]).astype(dtype)[..., ::1]
+    bias = rng.standard_normal(shapes[1][-1]).astype(dtype)
+    bt = np.swapaxes(np.swapaxes(b, -1, -2).copy(), -1, -2)              # same values, strided
+    g = rng.standard_normal(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])).astype(dtype)
+    with K.use_backend("numba"), pool_for_every_size():
+        out = K.matmul(a, bt, bias)
+        grads = K.matmul_backward(a, bt, g, True, True, True)
+    np.testing.assert_allclose(out, R.matmul(a, b, bias), **TOL[dtype])
+    for got, want in zip(grads, R.matmul_backward(a, b, g, True, True, True)):
+        assert got.shape == want.shape and got.dtype == dtype
+        np.testing.assert_allclose(got, want, **TOL[dtype])
