@@ -167,10 +167,11 @@ def _same_shape(name, a, b, an, bn):
 #      1 x (768x128 @ 128x512) 0.272 vs 4.501
 # NumPy 2.x's matmul calls BLAS gemm once per product of a stack, with little
 # overhead, and beats the loop on every shape measured, including the many
-# small products of attention heads.  Calling BLAS per product from a prange
-# loop is worse still (BLAS threads inside OpenMP threads oversubscribe the
-# cores).  So matmul always goes to BLAS; the Numba loop stays available (and
-# tested) for machines where the sweep says otherwise: set _NUMBA_MATMUL.
+# small products of attention heads.  So matmul always goes to BLAS: large
+# products on Numba's thread pool, one single-threaded BLAS call per block
+# (numba_cpu.blas_matmul, gemm_numba.py), small ones in np.matmul.  The
+# compiled loop stays available (and tested) for machines where the sweep
+# says otherwise: set _NUMBA_MATMUL.
 _NUMBA_MATMUL = False
 _BMM_MIN_BATCH = 4               # at least this many products
 _BMM_MAX_MNK = 96 * 96 * 96      # and each product at most this many multiply-adds

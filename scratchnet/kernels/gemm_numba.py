@@ -121,17 +121,18 @@ def _gemm_parallel(a, b, out, trans_a, trans_b, nblocks):
 
 
 @njit(parallel=True, **_JIT)
-def _bmm_parallel(a, b, out, nblocks):
-    """out[t] = a[t] @ b[t] for a (Ta, M, K), b (Tb, K, N), out (T, M, N),
-    Ta and Tb 1 or T (a batch of one is shared), each product cut into
-    ``nblocks`` blocks; all T * nblocks blocks in parallel."""
+def _bmm_parallel(a, b, out, trans_a, trans_b, nblocks):
+    """out[t] = op(a[t]) @ op(b[t]) for a (Ta, M, K) (or (Ta, K, M) with
+    trans_a), b (Tb, K, N) (or (Tb, N, K)), out (T, M, N), Ta and Tb 1 or T
+    (a batch of one is shared), each product cut into ``nblocks`` blocks;
+    all T * nblocks blocks in parallel."""
     T, M, N = out.shape
     failed = 0
     for i in prange(T * nblocks):
         t, blk = i // nblocks, i % nblocks
         r0, r1, c0, c1 = _block_bounds(M, N, blk, nblocks)
         failed += _gemm_block(a[t if a.shape[0] > 1 else 0], b[t if b.shape[0] > 1 else 0], out[t],
-                              False, False, r0, r1, c0, c1) != 0
+                              trans_a, trans_b, r0, r1, c0, c1) != 0
     return failed
 
 
@@ -249,15 +250,17 @@ def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None):
     return out
 
 
-def bmm(a, b, nblocks=None):
-    """out[t] = a[t] @ b[t] for C-contiguous a (Ta, M, K), b (Tb, K, N), Ta
+def bmm(a, b, trans_a=False, trans_b=False, nblocks=None):
+    """out[t] = op(a[t]) @ op(b[t]) for C-contiguous a (Ta, M, K) (or
+    (Ta, K, M) with trans_a), b (Tb, K, N) (or (Tb, N, K) with trans_b), Ta
     and Tb 1 or T (a batch of one is shared, not copied); K > 0.  Each
     product is cut into enough blocks that every thread has work."""
     T = max(a.shape[0], b.shape[0])
-    M, N = a.shape[1], b.shape[2]
+    M = a.shape[2] if trans_a else a.shape[1]
+    N = b.shape[1] if trans_b else b.shape[2]
     out = np.empty((T, M, N), dtype=a.dtype)
     threads = nblocks or numba.get_num_threads()
     per_product = min(max(1, -(-threads // T)), max(M, N))
     with pool_blas(a.dtype):
-        _check(_bmm_parallel(a, b, out, per_product))
+        _check(_bmm_parallel(a, b, out, bool(trans_a), bool(trans_b), per_product))
     return out

@@ -604,19 +604,23 @@ def _scatter(src, x, b, c0):
             row[np.uint64(c0) + np.uint64(d)] = inp[d]
 
 
+@njit(**_JIT)
+def _packed_sizes(qkv, nh):
+    """(B, T, C, hs) of qkv (B, T, 3C) with nh heads of size hs."""
+    B, T, C3 = qkv.shape
+    return B, T, C3 // 3, C3 // 3 // nh
+
+
 @_Kernel
 def _packed_fwd(qkv, nh, mask, causal, scale, out, lse):
     """qkv (B, T, 3C) -> out (B, T, C) merged heads, lse (B, nh, T); per
     head (in parallel): gather q, k^T, v; _head_forward; scatter o * inv."""
-    B, T, C3 = qkv.shape
-    C = C3 // 3
-    hs = C // nh
+    B, T, C, hs = _packed_sizes(qkv, nh)
     sc = _as(scale, qkv)
     for bh in prange(B * nh):
         b, h = bh // nh, bh % nh
-        q = np.empty((T, hs), qkv.dtype)
+        q, v = np.empty((T, hs), qkv.dtype), np.empty((T, hs), qkv.dtype)
         kt = np.empty((hs, T), qkv.dtype)
-        v = np.empty((T, hs), qkv.dtype)
         s = np.empty((T, T), qkv.dtype)
         inv = np.empty(T, qkv.dtype)
         o = np.empty((T, hs), qkv.dtype)
@@ -634,22 +638,14 @@ def _packed_fwd(qkv, nh, mask, causal, scale, out, lse):
 def _packed_bwd(qkv, nh, mask, causal, scale, out, lse, gout, grad):
     """grad (B, T, 3C) = [dq | dk | dv] of _packed_fwd for gout (B, T, C);
     per head (in parallel): gather; _head_backward; scatter."""
-    B, T, C3 = qkv.shape
-    C = C3 // 3
-    hs = C // nh
+    B, T, C, hs = _packed_sizes(qkv, nh)
     sc = _as(scale, qkv)
     for bh in prange(B * nh):
         b, h = bh // nh, bh % nh
-        q = np.empty((T, hs), qkv.dtype)
-        kt = np.empty((hs, T), qkv.dtype)
-        vt = np.empty((hs, T), qkv.dtype)
-        g = np.empty((T, hs), qkv.dtype)
-        o = np.empty((T, hs), qkv.dtype)
-        s = np.empty((T, T), qkv.dtype)
-        dp = np.empty((T, T), qkv.dtype)
-        gq = np.empty((T, hs), qkv.dtype)
-        gk = np.empty((T, hs), qkv.dtype)
-        gv = np.empty((T, hs), qkv.dtype)
+        kt, vt = np.empty((hs, T), qkv.dtype), np.empty((hs, T), qkv.dtype)
+        s, dp = np.empty((T, T), qkv.dtype), np.empty((T, T), qkv.dtype)
+        q, o, g = np.empty((T, hs), qkv.dtype), np.empty((T, hs), qkv.dtype), np.empty((T, hs), qkv.dtype)
+        gq, gk, gv = np.empty((T, hs), qkv.dtype), np.empty((T, hs), qkv.dtype), np.empty((T, hs), qkv.dtype)
         _gather(qkv, b, h * hs, q)
         _gather_t(qkv, b, C + h * hs, kt)
         _gather_t(qkv, b, 2 * C + h * hs, vt)
@@ -979,6 +975,16 @@ def _batch_of(x, batch):
     return np.ascontiguousarray(np.broadcast_to(x, batch + (R, C))).reshape(-1, R, C)
 
 
+def _bmm_operand(x, batch):
+    """(x3, transposed) for gemm_numba.bmm: a transposed view (W.T, k^T) is
+    passed as stored with transposed=True (BLAS reads it in place), anything
+    else as _batch_of(x, batch)."""
+    xt = np.swapaxes(x, -1, -2)
+    if not x.flags.c_contiguous and xt.flags.c_contiguous:
+        return _batch_of(xt, batch), True
+    return _batch_of(x, batch), False
+
+
 def blas_matmul(a, b, bias=None):
     """reference.matmul for float operands of one dtype: products of at least
     POOL_GEMM_MIN_MNK multiply-adds in all on the thread pool (gemm_numba.bmm,
@@ -989,7 +995,8 @@ def blas_matmul(a, b, bias=None):
     if (math.prod(batch) * M * N * K < POOL_GEMM_MIN_MNK or K == 0 or numba.get_num_threads() == 1
             or not gemm_numba.available()):
         return reference.matmul(a, b, bias)
-    out = gemm_numba.bmm(_batch_of(a, batch), _batch_of(b, batch)).reshape(batch + (M, N))
+    (a3, ta), (b3, tb) = _bmm_operand(a, batch), _bmm_operand(b, batch)
+    out = gemm_numba.bmm(a3, b3, ta, tb).reshape(batch + (M, N))
     if bias is not None:
         out += bias
     return out

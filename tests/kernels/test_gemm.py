@@ -170,9 +170,13 @@ def test_pool_bmm_matches_matmul(Ta, Tb, M, K_, N, dtype, nblocks, seed):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((Ta, M, K_)).astype(dtype)
     b = rng.standard_normal((Tb, K_, N)).astype(dtype)
-    out = gemm_numba.bmm(a, b, nblocks)
+    out = gemm_numba.bmm(a, b, nblocks=nblocks)
     assert out.shape == (max(Ta, Tb), M, N) and out.dtype == dtype
     np.testing.assert_allclose(out, a @ b, **TOL[dtype])
+    at, bt = np.ascontiguousarray(a.transpose(0, 2, 1)), np.ascontiguousarray(b.transpose(0, 2, 1))
+    for trans_a, trans_b in ((True, False), (False, True), (True, True)):
+        got = gemm_numba.bmm(at if trans_a else a, bt if trans_b else b, trans_a, trans_b, nblocks)
+        np.testing.assert_allclose(got, a @ b, **TOL[dtype])
 
 
 @numba_only
@@ -188,9 +192,11 @@ def test_matmul_on_the_pool_matches_the_reference(shapes, dtype):
     bias = rng.standard_normal(shapes[1][-1]).astype(dtype)
     bt = np.swapaxes(np.swapaxes(b, -1, -2).copy(), -1, -2)              # same values, strided
     g = rng.standard_normal(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])).astype(dtype)
+    at = np.swapaxes(np.swapaxes(a, -1, -2).copy(), -1, -2)              # a transposed view
     with K.use_backend("numba"), pool_for_every_size():
         out = K.matmul(a, bt, bias)
         grads = K.matmul_backward(a, bt, g, True, True, True)
+        np.testing.assert_allclose(K.matmul(at, b), R.matmul(a, b), **TOL[dtype])
     np.testing.assert_allclose(out, R.matmul(a, b, bias), **TOL[dtype])
     for got, want in zip(grads, R.matmul_backward(a, b, g, True, True, True)):
         assert got.shape == want.shape and got.dtype == dtype
