@@ -39,7 +39,7 @@ __all__ = [
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy",
     "attention", "attention_backward", "packed_attention", "packed_attention_backward",
-    "layer_norm", "layer_norm_backward",
+    "layer_norm", "layer_norm_backward", "scatter_rows",
     "gelu", "gelu_backward",
     "adam_update",
     "backend", "use_backend",
@@ -470,6 +470,21 @@ def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_o
     scale = _scale("packed_attention_backward", scale, hs)
     return _impl(qkv, grad_out).packed_attention_backward(qkv, nh, bool(is_causal), scale, out, lse,
                                                           grad_out)
+
+
+def scatter_rows(ids, rows, num_rows):
+    """out (num_rows, dim) with out[ids[i]] += rows[i] (zeros elsewhere): the
+    embedding's weight gradient.  ids (n,) integers in [0, num_rows), rows
+    (n, dim) float."""
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    rows, = _floats("scatter_rows", rows=rows)
+    if ids.ndim != 1 or rows.ndim != 2 or rows.shape[0] != ids.shape[0]:
+        raise ValueError(f"scatter_rows: ids (n,) and rows (n, dim) expected, got "
+                         f"ids {ids.shape}, rows {rows.shape}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= num_rows):
+        raise IndexError(f"scatter_rows: ids must be in [0, {num_rows}), got values in "
+                         f"[{int(ids.min())}, {int(ids.max())}]")
+    return _impl(ids, rows).scatter_rows(ids, rows, int(num_rows))
 
 
 # ----------------------------------------------------------------------------

@@ -1267,6 +1267,22 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     return grad_q, grad_k, grad_v
 
 
+@njit(**_JIT)
+def _scatter_rows(ids, rows, out):
+    """out[ids[i]] += rows[i] in the order of i (one pass, no sort)."""
+    for i in range(ids.shape[0]):
+        r = ids[i]
+        for j in range(rows.shape[1]):
+            out[r, j] += rows[i, j]
+
+
+def scatter_rows(ids, rows, num_rows):
+    """reference.scatter_rows in one compiled pass."""
+    out = np.zeros((num_rows, rows.shape[1]), dtype=rows.dtype)
+    _scatter_rows(ids, rows, out)
+    return out
+
+
 def packed_attention(qkv, num_heads, is_causal, scale):
     """reference.packed_attention: the fused kernel gathers each head from qkv
     (B, T, 3C) and scatters it merged into out (B, T, C), no whole-tensor

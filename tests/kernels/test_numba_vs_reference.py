@@ -456,3 +456,27 @@ def test_packed_attention_errors():
     out, lse = K.packed_attention(qkv, 2)
     with pytest.raises(ValueError, match=r"packed_attention_backward: grad_out \(1, 2, 5\) must have shape \(1, 2, 4\)"):
         K.packed_attention_backward(qkv, 2, False, None, out, lse, np.ones((1, 2, 5)))
+
+
+@SETTINGS
+@given(n=st.integers(1, 40), num_rows=st.integers(1, 9), dim=st.integers(1, 7), dtype=DTYPES,
+       layout=LAYOUTS, seed=st.integers(0, 2 ** 16))
+def test_scatter_rows(n, num_rows, dim, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, num_rows, size=n)
+    rows = make(rng, (n, dim), dtype, layout)
+    expected = np.zeros((num_rows, dim), np.float64)
+    np.add.at(expected, ids, rows.astype(np.float64))
+    with K.use_backend("numba"):
+        out = K.scatter_rows(ids, rows, num_rows)
+    close(out, R.scatter_rows(ids, rows, num_rows), dtype)
+    close(out, expected.astype(dtype), dtype)
+
+
+def test_scatter_rows_errors():
+    with pytest.raises(IndexError, match=r"scatter_rows: ids must be in \[0, 3\)"):
+        K.scatter_rows(np.array([0, 3]), np.ones((2, 4)), 3)
+    with pytest.raises(ValueError, match=r"scatter_rows: ids \(n,\) and rows \(n, dim\) expected"):
+        K.scatter_rows(np.array([0, 1]), np.ones((3, 4)), 3)
+    empty = K.scatter_rows(np.array([], np.int64), np.ones((0, 4), np.float32), 3)
+    assert empty.shape == (3, 4) and empty.dtype == np.float32 and not empty.any()
