@@ -257,6 +257,9 @@ def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
     return mod.matmul_backward(a, b, grad_out, need_a, need_b, has_bias)
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def gemm(a, b, trans_a=False, trans_b=False):
     """op(a) @ op(b) for 2-D float arrays, op(x) = x or x^T: a (M, K), or
     (K, M) with trans_a; b (K, N), or (N, K) with trans_b.  The operands are
@@ -271,7 +274,8 @@ def gemm(a, b, trans_a=False, trans_b=False):
     if ka != kb:
         raise ValueError(f"gemm: inner dimensions differ: op(a) has {ka} columns, op(b) {kb} rows "
                          f"(a {a.shape}, trans_a={trans_a}; b {b.shape}, trans_b={trans_b})")
-    a, b = _floats("gemm", a=a, b=b)
+    if not (a.dtype == b.dtype and a.dtype in _FLOATS and a.flags.c_contiguous and b.flags.c_contiguous):
+        a, b = _floats("gemm", a=a, b=b)              # (the common case, Linear's, skips this)
     return _impl(a, b).gemm(a, b, bool(trans_a), bool(trans_b))
 
 

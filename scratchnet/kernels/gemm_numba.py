@@ -233,9 +233,18 @@ def gemm(a, b, trans_a=False, trans_b=False, nblocks=None, out=None):
     a (M, K) or (K, M) if trans_a, b (K, N) or (N, K) if trans_b; K > 0.
     ``nblocks`` defaults to Numba's thread count; ``out``: a C-contiguous
     (M, N) array to write into.  Inside ``pool_blas`` (a loop of products),
-    ``gemm_in_pool`` skips the per-call thread-count switch."""
-    with pool_blas(a.dtype):
+    ``gemm_in_pool`` skips the per-call thread-count switch.  (pool_blas
+    written out: this runs for every product of every layer.)"""
+    _warm_up(a.dtype)
+    setter, getter = _set_threads if available() else (None, None)
+    previous = getter() if getter is not None else 1
+    if previous != 1:
+        setter(1)
+    try:
         return gemm_in_pool(a, b, trans_a, trans_b, nblocks, out)
+    finally:
+        if previous != 1:
+            setter(previous)
 
 
 def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None):
