@@ -11,8 +11,11 @@ a NumPy product).  So scratchnet runs its products on the same pool as its
 kernels: the output is cut into ``nblocks`` row blocks (or column blocks when
 it is wider than tall), and each thread of the pool calls single-threaded BLAS
 (SciPy's, through Numba) on its block.  Measured on the 2-core machine for the
-baby-GPT Linear shapes, the blocked product runs as fast as OpenBLAS's own
-two threads (13.9 vs 14.1 ms for the 51 products of one training step).
+51 Linear products of one baby-GPT training step, run back to back: 14.4-14.5
+ms blocked on the pool against 12.8-14.1 ms for NumPy's np.matmul on
+OpenBLAS's two threads (18.5-18.7 against 17.6-18.1 ms with the caches
+flushed between products).  A little slower alone, but the kernels between
+the products no longer wait for OpenBLAS's spinning workers.
 
 BLAS is column-major; a C-ordered (R, C) array with row stride ``ld`` is the
 column-major (C, R) matrix with leading dimension ``ld``.  So the product is

@@ -920,8 +920,10 @@ def _gelu_tanh_bwd(x, gy, gx):
 # threads keep spinning (the OpenMP barrier waits for a time slice).  So the
 # layers' products run on the same pool (gemm, gemm_numba.py), and kernels
 # of at least 32K elements go parallel: baby-GPT training step (B=12, T=64,
-# C=128) 32.4 -> 30.3 ms with the products and kernels on one pool (median of
-# 40 steps, 2 cores).  On a machine shared with other jobs a 2-thread call
+# C=128) 32.4 -> 30.3 ms in a first version with the products and kernels on
+# one pool (threshold 16K; median of 40 steps, 2 cores), and 1.44x -> 1.18x
+# PyTorch's step with all of it (benchmarks/gpt.py; packed attention
+# included).  On a machine shared with other jobs a 2-thread call
 # waits for the slower thread's time slice (layer-norm backward of (2048,
 # 512): 0.55 ms serial, 7-19 ms on 2 threads under load ~6); NUMBA_NUM_THREADS=1
 # (or numba.set_num_threads(1)) keeps every kernel serial.
