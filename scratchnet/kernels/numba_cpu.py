@@ -71,7 +71,7 @@ class _Kernel:
         return self.serial(*args)
 
     def launch(self, n_elements, *args):
-        if n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1:
+        if _parallel(n_elements):
             return self.parallel(*args)
         return self.serial(*args)
 
@@ -928,6 +928,19 @@ def _gelu_tanh_bwd(x, gy, gx):
 # 512): 0.55 ms serial, 7-19 ms on 2 threads under load ~6); NUMBA_NUM_THREADS=1
 # (or numba.set_num_threads(1)) keeps every kernel serial.
 PARALLEL_MIN_ELEMENTS = 1 << 15
+# Where the products cannot run on the pool (SciPy on a BLAS whose thread
+# count gemm_numba cannot find), NumPy's BLAS keeps its spinning workers and
+# kernels go parallel only from this size on (the rule before the pool).
+NO_POOL_PARALLEL_MIN_ELEMENTS = 1 << 24
+
+
+def _parallel(n_elements):
+    """Whether a kernel over n_elements runs its parallel build."""
+    if numba.get_num_threads() == 1:
+        return False
+    if gemm_numba.available():
+        return n_elements >= PARALLEL_MIN_ELEMENTS
+    return n_elements >= max(PARALLEL_MIN_ELEMENTS, NO_POOL_PARALLEL_MIN_ELEMENTS)
 # Attention with a score matrix (B*H*L*S) below this size runs fused per
 # head (heads in parallel); larger ones run batched products between the
 # kernels (causal attention (4, 8, 512, 64): 93-115 ms fused serial vs
@@ -1126,7 +1139,7 @@ def _fused(q, S):
 def _launch_with_blas(kernel, n_elements, *args):
     """kernel.launch for loops that call BLAS (np.dot) inside: the parallel
     build runs with SciPy's BLAS on one thread (gemm_numba), or not at all."""
-    if n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1 and gemm_numba.available():
+    if _parallel(n_elements) and gemm_numba.available():
         with gemm_numba.pool_blas(args[0].dtype):
             return kernel.parallel(*args)
     return kernel.serial(*args)

@@ -201,3 +201,20 @@ def test_matmul_on_the_pool_matches_the_reference(shapes, dtype):
     for got, want in zip(grads, R.matmul_backward(a, b, g, True, True, True)):
         assert got.shape == want.shape and got.dtype == dtype
         np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@numba_only
+def test_without_the_pool_products_kernels_stay_serial(monkeypatch):
+    """Where SciPy's BLAS thread count is unknown, products stay in np.matmul
+    (NumPy's BLAS pool), so mid-size kernels keep their serial build (two
+    spinning pools would stall them) and results do not change."""
+    from scratchnet.kernels import gemm_numba, numba_cpu
+    x = np.random.default_rng(7).standard_normal((400, 128)).astype(np.float32)   # 51K elements
+    with K.use_backend("numba"):
+        expected = K.softmax(x)
+        monkeypatch.setattr(gemm_numba, "_set_threads", False)
+        assert not gemm_numba.available()
+        assert not numba_cpu._parallel(x.size) and numba_cpu._parallel(1 << 25) == (numba_cpu.numba.get_num_threads() > 1)
+        np.testing.assert_array_equal(K.softmax(x), expected)
+        a = np.ones((600, 600), np.float32)
+        np.testing.assert_array_equal(K.gemm(a, a), np.full((600, 600), 600, np.float32))
