@@ -191,18 +191,27 @@ def blas_single_threaded():
     it left at one, but the baby-GPT training step showed no difference
     (27.1-29.9 vs 27.8-28.4 ms, alternating runs), so scratchnet leaves no
     lasting change.  Nothing to do where the count cannot be found."""
-    if not available():
+    previous = _one_blas_thread()
+    try:
         yield
-        return
+    finally:
+        _restore_blas_threads(previous)
+
+
+def _one_blas_thread():
+    """SciPy's OpenBLAS to one thread; returns the count to restore (1: none)."""
+    if not available():
+        return 1
     setter, getter = _set_threads
     previous = getter()
     if previous != 1:
         setter(1)
-    try:
-        yield
-    finally:
-        if previous != 1:
-            setter(previous)
+    return previous
+
+
+def _restore_blas_threads(previous):
+    if previous != 1:
+        _set_threads[0](previous)
 
 
 _warmed = set()
@@ -237,17 +246,13 @@ def gemm(a, b, trans_a=False, trans_b=False, nblocks=None, out=None):
     ``nblocks`` defaults to Numba's thread count; ``out``: a C-contiguous
     (M, N) array to write into.  Inside ``pool_blas`` (a loop of products),
     ``gemm_in_pool`` skips the per-call thread-count switch.  (pool_blas
-    written out: this runs for every product of every layer.)"""
+    without the context managers: this runs for every product of every layer.)"""
     _warm_up(a.dtype)
-    setter, getter = _set_threads if available() else (None, None)
-    previous = getter() if getter is not None else 1
-    if previous != 1:
-        setter(1)
+    previous = _one_blas_thread()
     try:
         return gemm_in_pool(a, b, trans_a, trans_b, nblocks, out)
     finally:
-        if previous != 1:
-            setter(previous)
+        _restore_blas_threads(previous)
 
 
 def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None):

@@ -514,10 +514,13 @@ def _transpose_into(src, dst):
 @njit(**_JIT)
 def _head_forward(q, kt, v, mk, causal, sc, lse, s, inv, o):
     """One head, contiguous operands: s = q k^T (kt = k^T); _probs_head;
-    o = s v, unnormalised (the caller scales row i by inv[i])."""
+    o = (s v) * inv (row i of the unnormalised product times inv[i])."""
     np.dot(q, kt, s)
     _probs_head(s, mk, causal, sc, lse, inv)
     np.dot(s, v, o)
+    for i in range(o.shape[0]):
+        for d in range(o.shape[1]):
+            o[i, d] *= inv[i]
 
 
 @njit(**_JIT)
@@ -535,7 +538,7 @@ def _head_backward(q, kt, vt, g, o, mk, causal, sc, lse, s, dp, gq, gk, gv):
 @_Kernel
 def _attention_fused_fwd(q, k, v, H, mask, causal, scale, out, lse):
     """Per head bh of q (B*H, L, D), k (B*H, S, D), v (B*H, S, Dv) (heads in
-    parallel): _head_forward, then out = o * inv (row scale); lse (B*H, L).
+    parallel): _head_forward into out[bh]; lse (B*H, L).
     Scratch arrays are per head (per thread), a few KB each."""
     BH, L, D = q.shape
     S, Dv = v.shape[1], v.shape[2]
@@ -547,9 +550,6 @@ def _attention_fused_fwd(q, k, v, H, mask, causal, scale, out, lse):
         _transpose_into(k[bh], kt)
         o = out[bh]
         _head_forward(q[bh], kt, v[bh], _head_mask(mask, bh, H), causal, sc, lse[bh], s, inv, o)
-        for i in range(L):
-            for d in range(Dv):
-                o[i, d] *= inv[i]
 
 
 @_Kernel
@@ -614,7 +614,7 @@ def _packed_sizes(qkv, nh):
 @_Kernel
 def _packed_fwd(qkv, nh, mask, causal, scale, out, lse):
     """qkv (B, T, 3C) -> out (B, T, C) merged heads, lse (B, nh, T); per
-    head (in parallel): gather q, k^T, v; _head_forward; scatter o * inv."""
+    head (in parallel): gather q, k^T, v; _head_forward; scatter o."""
     B, T, C, hs = _packed_sizes(qkv, nh)
     sc = _as(scale, qkv)
     for bh in prange(B * nh):
@@ -628,9 +628,6 @@ def _packed_fwd(qkv, nh, mask, causal, scale, out, lse):
         _gather_t(qkv, b, C + h * hs, kt)
         _gather(qkv, b, 2 * C + h * hs, v)
         _head_forward(q, kt, v, _head_mask(mask, bh, nh), causal, sc, lse[b, h], s, inv, o)
-        for t in range(T):
-            for d in range(hs):
-                o[t, d] *= inv[t]
         _scatter(o, out, b, h * hs)
 
 
@@ -1019,19 +1016,7 @@ def blas_matmul(a, b, bias=None):
 
 def blas_matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
     """reference.matmul_backward with blas_matmul's products."""
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    grad_a = grad_b = grad_bias = None
-    if need_a:
-        grad_a = blas_matmul(grad_out, np.swapaxes(b, -1, -2))        # (*batch, M, N) @ (.., N, K)
-        if grad_a.shape != batch + a.shape[-2:]:
-            grad_a = np.broadcast_to(grad_a, batch + a.shape[-2:]).copy()
-    if need_b:
-        grad_b = blas_matmul(np.swapaxes(a, -1, -2), grad_out)        # (.., K, M) @ (*batch, M, N)
-        if grad_b.shape != batch + b.shape[-2:]:
-            grad_b = np.broadcast_to(grad_b, batch + b.shape[-2:]).copy()
-    if has_bias:
-        grad_bias = grad_out.reshape(-1, grad_out.shape[-1]).sum(axis=0)
-    return grad_a, grad_b, grad_bias
+    return reference.matmul_backward(a, b, grad_out, need_a, need_b, has_bias, product=blas_matmul)
 
 
 def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
@@ -1129,11 +1114,10 @@ def _mask_arg(mask, dtype, causal, L, S):
     return mask + base if causal else mask
 
 
-def _fused(q, S):
+def _fused(n_scores):
     """Whether attention takes the fused per-head path (FUSED_MAX_ELEMENTS),
-    judged by the score matrix B*H*L*S."""
-    B, H, L, _ = q.shape
-    return B * H * L * S < FUSED_MAX_ELEMENTS or numba.get_num_threads() == 1
+    judged by the size of the score matrix, n_scores = B*H*L*S."""
+    return n_scores < FUSED_MAX_ELEMENTS or numba.get_num_threads() == 1
 
 
 def _launch_with_blas(kernel, n_elements, *args):
@@ -1246,7 +1230,7 @@ def attention(q, k, v, mask=None, is_causal=False, scale=None):
     lse = np.empty((B, H, L), dtype=q.dtype)
     out = np.empty((B, H, L, Dv), dtype=q.dtype)
     m = _mask_arg(mask, q.dtype, is_causal, L, S)
-    if _fused(q, S):
+    if _fused(B * H * L * S):
         _launch_with_blas(_attention_fused_fwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m,
                           bool(is_causal), float(scale), _heads(out), _heads(lse))
         return out, lse
@@ -1265,7 +1249,7 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     if scale is None:
         scale = 1.0 / math.sqrt(D)
     m = _mask_arg(mask, q.dtype, is_causal, L, S)
-    if _fused(q, S):
+    if _fused(B * H * L * S):
         gq, gk, gv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
         _launch_with_blas(_attention_fused_bwd, B * H * L * S, _heads(q), _heads(k), _heads(v), H, m,
                           bool(is_causal), float(scale), _heads(out), _heads(lse), _heads(grad_out),
@@ -1303,10 +1287,8 @@ def packed_attention(qkv, num_heads, is_causal, scale):
     (B, T, 3C) and scatters it merged into out (B, T, C), no whole-tensor
     copies; problems above FUSED_MAX_ELEMENTS go through attention()."""
     B, T, C3 = qkv.shape
-    if B * num_heads * T * T >= FUSED_MAX_ELEMENTS and numba.get_num_threads() > 1:
-        q, k, v = (np.ascontiguousarray(t) for t in reference.packed_heads(qkv, num_heads))
-        out4, lse = attention(q, k, v, None, is_causal, scale)
-        return reference.merge_heads(out4), lse
+    if not _fused(B * num_heads * T * T):
+        return reference.packed_attention(qkv, num_heads, is_causal, scale, attend=attention)
     out = np.empty((B, T, C3 // 3), dtype=qkv.dtype)
     lse = np.empty((B, num_heads, T), dtype=qkv.dtype)
     _launch_with_blas(_packed_fwd, B * num_heads * T * T, qkv, num_heads,
@@ -1318,12 +1300,9 @@ def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_o
     """reference.packed_attention_backward, the fused kernel scattering dq, dk,
     dv straight into the packed (B, T, 3C) gradient."""
     B, T, C3 = qkv.shape
-    if B * num_heads * T * T >= FUSED_MAX_ELEMENTS and numba.get_num_threads() > 1:
-        c = np.ascontiguousarray
-        q, k, v = (c(t) for t in reference.packed_heads(qkv, num_heads))
-        split = [c(reference.split_heads(x, num_heads)) for x in (out, grad_out)]
-        return reference.pack_heads(*attention_backward(q, k, v, None, is_causal, scale,
-                                                        split[0], lse, split[1]))
+    if not _fused(B * num_heads * T * T):
+        return reference.packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_out,
+                                                   attend_backward=attention_backward)
     grad = np.empty_like(qkv)
     _launch_with_blas(_packed_bwd, B * num_heads * T * T, qkv, num_heads,
                       _mask_arg(None, qkv.dtype, is_causal, T, T), bool(is_causal), float(scale),

@@ -48,7 +48,7 @@ def gemm(a, b, trans_a=False, trans_b=False):
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
 
 
-def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
+def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False, product=np.matmul):
     """Gradients of out = a @ b + bias.
 
     grad_a = grad_out @ b^T      shape (*batch, M, K)
@@ -56,16 +56,17 @@ def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False):
     grad_bias = sum of grad_out over every axis but the last, shape (N,)
 
     The batch gradients are *not* summed back to the input's shape: the caller
-    unbroadcasts.
+    unbroadcasts.  ``product(x, y)``: the batched x @ y to use (the Numba
+    backend passes its thread-pool version).
     """
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     grad_a = grad_b = grad_bias = None
     if need_a:
-        grad_a = np.matmul(grad_out, np.swapaxes(b, -1, -2))
+        grad_a = product(grad_out, np.swapaxes(b, -1, -2))
         grad_a = np.broadcast_to(grad_a, batch + a.shape[-2:]).copy() \
             if grad_a.shape != batch + a.shape[-2:] else grad_a
     if need_b:
-        grad_b = np.matmul(np.swapaxes(a, -1, -2), grad_out)
+        grad_b = product(np.swapaxes(a, -1, -2), grad_out)
         grad_b = np.broadcast_to(grad_b, batch + b.shape[-2:]).copy() \
             if grad_b.shape != batch + b.shape[-2:] else grad_b
     if has_bias:
@@ -306,22 +307,24 @@ def pack_heads(q, k, v):
     return out
 
 
-def packed_attention(qkv, num_heads, is_causal=False, scale=None):
+def packed_attention(qkv, num_heads, is_causal=False, scale=None, attend=None):
     """Causal (or full) self-attention of every head of a packed projection:
     qkv (B, T, 3C) -> (out (B, T, C) with the heads merged, lse (B, nh, T)),
-    i.e. attention() on packed_heads(qkv), merged back."""
+    i.e. attention() on packed_heads(qkv), merged back.  ``attend``: the
+    attention kernel to use (default: this module's)."""
     q, k, v = (np.ascontiguousarray(t) for t in packed_heads(qkv, num_heads))
-    out, lse = attention(q, k, v, None, is_causal, scale)
+    out, lse = (attend or attention)(q, k, v, None, is_causal, scale)
     return merge_heads(out), lse
 
 
-def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_out):
+def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_out, attend_backward=None):
     """d qkv (B, T, 3C) = [dq | dk | dv] in the packed layout, from
-    attention_backward on the heads; out, grad_out (B, T, C)."""
+    attention_backward (or ``attend_backward``) on the heads; out, grad_out (B, T, C)."""
     c = np.ascontiguousarray
     q, k, v = (c(t) for t in packed_heads(qkv, num_heads))
-    grads = attention_backward(q, k, v, None, is_causal, scale, c(split_heads(out, num_heads)), lse,
-                               c(split_heads(grad_out, num_heads)))
+    grads = (attend_backward or attention_backward)(q, k, v, None, is_causal, scale,
+                                                    c(split_heads(out, num_heads)), lse,
+                                                    c(split_heads(grad_out, num_heads)))
     return pack_heads(*grads)
 
 
