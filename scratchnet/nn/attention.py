@@ -19,7 +19,9 @@ Masks keep ``nn.MultiheadAttention``'s meaning, the opposite of
 ``F.scaled_dot_product_attention`` for booleans: a boolean True masks a
 position OUT, a float mask is added to the scores. ``attn_mask`` is (L, S) or
 (N * num_heads, L, S); ``key_padding_mask`` is (N, S) (True = padding).
-``is_causal=True`` applies the causal mask: PyTorch requires ``attn_mask`` to
+A float mask passed as a Tensor that requires grad (a learned position bias,
+say) is added as such and receives dL/dm, as in PyTorch; any other mask is a
+constant. ``is_causal=True`` applies the causal mask: PyTorch requires ``attn_mask`` to
 be that causal mask too and treats the flag as a hint; scratchnet uses
 ``attn_mask`` when given and builds the causal mask itself when not.
 
@@ -49,13 +51,15 @@ def _param(shape, dtype):
     return Parameter(np.zeros(shape, dtype=np.dtype(dtype or get_default_dtype())))
 
 
-def _mask_array(mask, name):
+def _mask_operand(mask, name):
+    """``mask`` as an array, or as the Tensor itself when it is a float Tensor that
+    requires grad (so that it gets its gradient); None stays None."""
     if mask is None:
         return None
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_ and m.dtype.kind != "f":
         raise TypeError(f"MultiheadAttention: {name} must be boolean or float, got dtype {m.dtype}")
-    return m
+    return mask if isinstance(mask, Tensor) and mask.requires_grad else m
 
 
 def merge_masks(attn_mask, key_padding_mask, N, H, L, S, dtype):
@@ -64,7 +68,10 @@ def merge_masks(attn_mask, key_padding_mask, N, H, L, S, dtype):
     attn_mask (L, S) -> (1, 1, L, S); (N*H, L, S) -> (N, H, L, S).
     key_padding_mask (N, S) -> (N, 1, 1, S). Booleans (True = masked out)
     become "True = may attend" (both boolean: a logical and); otherwise
-    each becomes additive (True -> -inf) and the two are summed.
+    each becomes additive (True -> -inf) and the two are summed. A float
+    mask that is a Tensor requiring grad stays one (the sum is then a Tensor
+    too: m = m_attn + m_pad, so dL/dm_attn and dL/dm_pad are dL/dm summed
+    over the broadcast axes).
     """
     masks = []
     if attn_mask is not None:
@@ -210,8 +217,8 @@ class MultiheadAttention(Module):
         if self_attention:
             key = value = query
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
-        attn_mask = _mask_array(attn_mask, "attn_mask")
-        key_padding_mask = _mask_array(key_padding_mask, "key_padding_mask")
+        attn_mask = _mask_operand(attn_mask, "attn_mask")
+        key_padding_mask = _mask_operand(key_padding_mask, "key_padding_mask")
         self._check_masks(attn_mask, key_padding_mask, N, L, S, batched)
         causal = bool(is_causal) and attn_mask is None       # a given attn_mask is the causal mask
         mask = merge_masks(attn_mask, key_padding_mask, N, self.num_heads, L, S, query.dtype)

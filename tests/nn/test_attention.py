@@ -437,3 +437,35 @@ def test_sdpa_number_arguments_of_the_wrong_type_are_type_errors(kwargs):
     q = sn.tensor(np.zeros((2, 3, 4)))
     with pytest.raises(TypeError, match=f"scaled_dot_product_attention: {next(iter(kwargs))}"):
         F.scaled_dot_product_attention(q, q, q, **kwargs)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("case", ["float 2-D", "float 3-D + bool padding", "bool mask + float padding", "both float"])
+def test_mha_float_masks_that_require_grad_get_torchs_gradient(case, need_weights):
+    """A float attn_mask / key_padding_mask Tensor that requires grad (a learned
+    position bias) is differentiated through, as in PyTorch (it was read as a
+    constant array: sn.grad said the mask was unused)."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(3)
+    rng = np.random.default_rng(20)
+    m, tm = _torch_pair(torch, np.float64, True)
+    x = rng.normal(size=(N, L, E))
+    kpm = np.zeros((N, L), dtype=bool)
+    kpm[1, -1] = True
+    masks = {"float 2-D": {"attn_mask": rng.normal(size=(L, L))},
+             "float 3-D + bool padding": {"attn_mask": rng.normal(size=(N * H, L, L)), "key_padding_mask": kpm},
+             "bool mask + float padding": {"attn_mask": _bool_mask(rng, (L, L)),
+                                           "key_padding_mask": rng.normal(size=(N, L))},
+             "both float": {"attn_mask": rng.normal(size=(L, L)), "key_padding_mask": rng.normal(size=(N, L))}}[case]
+    grad_names = [k for k, v in masks.items() if v.dtype != np.bool_]
+    mine = {k: sn.tensor(v, requires_grad=k in grad_names) for k, v in masks.items()}
+    theirs = {k: torch.tensor(v, requires_grad=k in grad_names) for k, v in masks.items()}
+    xs, txs = sn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, _ = m(xs, xs, xs, need_weights=need_weights, **mine)
+    tout, _ = tm(txs, txs, txs, need_weights=need_weights, **theirs)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-12, rtol=0)
+    g = rng.normal(size=out.shape)
+    tout.backward(torch.tensor(g))
+    grads = sn.grad(out, [xs] + [mine[k] for k in grad_names], g)
+    for a, t in zip(grads, [txs] + [theirs[k] for k in grad_names]):
+        np.testing.assert_allclose(a, t.grad.numpy(), atol=1e-11, rtol=0)
