@@ -46,13 +46,13 @@ def pool_for_every_size():
 @settings(max_examples=30, deadline=None)
 @given(M=st.integers(1, 40), K_=st.integers(1, 40), N=st.integers(1, 40),
        dtype=st.sampled_from([np.float32, np.float64]), trans_a=st.booleans(), trans_b=st.booleans(),
-       nblocks=st.integers(1, 5), seed=st.integers(0, 2 ** 16))
-def test_pool_gemm_matches_matmul(M, K_, N, dtype, trans_a, trans_b, nblocks, seed):
+       nblocks=st.integers(1, 5), split_k=st.sampled_from([None, True, False]), seed=st.integers(0, 2 ** 16))
+def test_pool_gemm_matches_matmul(M, K_, N, dtype, trans_a, trans_b, nblocks, split_k, seed):
     from scratchnet.kernels import gemm_numba
     if not gemm_numba.available():
         pytest.skip("SciPy's BLAS thread count cannot be controlled here")
     a, b, A, B = operands(np.random.default_rng(seed), M, K_, N, dtype, trans_a, trans_b)
-    out = gemm_numba.gemm(a, b, trans_a, trans_b, nblocks=nblocks)
+    out = gemm_numba.gemm(a, b, trans_a, trans_b, nblocks=nblocks, split_k=split_k)
     assert out.dtype == dtype and out.shape == (M, N)
     np.testing.assert_allclose(out, A @ B, **TOL[dtype])
 
@@ -71,7 +71,37 @@ def test_pool_gemm_blocks_give_the_same_result(shape, trans):
     one = gemm_numba.gemm(a, b, *trans, nblocks=1)
     np.testing.assert_allclose(one, A.astype(np.float64) @ B.astype(np.float64), rtol=1e-4, atol=1e-3)
     for nblocks in (2, 3, 7):
-        np.testing.assert_allclose(gemm_numba.gemm(a, b, *trans, nblocks=nblocks), one, rtol=1e-6, atol=1e-5)
+        blocks = gemm_numba.gemm(a, b, *trans, nblocks=nblocks, split_k=False)
+        np.testing.assert_allclose(blocks, one, rtol=1e-6, atol=1e-5)
+
+
+@numba_only
+@pytest.mark.parametrize("shape", [(128, 768, 512), (65, 768, 128), (3, 5, 2), (4, 1, 4)])
+@pytest.mark.parametrize("trans", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_gemm_split_inner_dimension(shape, trans, dtype):
+    """Slices of the inner dimension, one per block, added: the product to
+    rounding, for any number of blocks (more blocks than K columns included),
+    writing into a given ``out``."""
+    from scratchnet.kernels import gemm_numba
+    if not gemm_numba.available():
+        pytest.skip("SciPy's BLAS thread count cannot be controlled here")
+    M, K_, N = shape
+    a, b, A, B = operands(np.random.default_rng(1), M, K_, N, dtype, *trans)
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    scale = np.sqrt(K_)
+    for nblocks in (2, 3, 5):
+        out = np.full((M, N), np.nan, dtype)
+        got = gemm_numba.gemm(a, b, *trans, nblocks=nblocks, out=out, split_k=True)
+        assert got is out and got.dtype == dtype
+        np.testing.assert_allclose(got, exact, rtol=0, atol=scale * (1e-5 if dtype == np.float32 else 1e-13))
+
+
+def test_split_inner_rule():
+    """The inner dimension is cut when it is at least 1.5 times the output's longer side."""
+    from scratchnet.kernels.gemm_numba import split_inner
+    assert split_inner(512, 128, 768) and split_inner(128, 512, 768) and split_inner(65, 128, 768)
+    assert not split_inner(768, 512, 128) and not split_inner(768, 128, 512) and not split_inner(513, 128, 768)
 
 
 @numba_only
