@@ -51,15 +51,66 @@ def _param(shape, dtype):
     return Parameter(np.zeros(shape, dtype=np.dtype(dtype or get_default_dtype())))
 
 
-def _mask_operand(mask, name):
+def mask_operand(mask, name, where="MultiheadAttention"):
     """``mask`` as an array, or as the Tensor itself when it is a float Tensor that
-    requires grad (so that it gets its gradient); None stays None."""
+    requires grad (so that it gets its gradient); None stays None. ``name`` and
+    ``where`` (the caller) go into the TypeError for a mask that is neither
+    boolean nor float."""
     if mask is None:
         return None
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_ and m.dtype.kind != "f":
-        raise TypeError(f"MultiheadAttention: {name} must be boolean or float, got dtype {m.dtype}")
+        raise TypeError(f"{where}: {name} must be boolean or float, got dtype {m.dtype}")
     return mask if isinstance(mask, Tensor) and mask.requires_grad else m
+
+
+def _and_join(names):
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def check_sequences(where, named, batch_first):
+    """The input checks of MultiheadAttention, shared with the Transformer layers
+    (``where`` names the caller in every error). ``named``: one
+    ``(name, tensor, size_name, size)`` per input. Each must hold floats; all
+    are 3-D (batched: (T, N, F), or (N, T, F) with ``batch_first``) or all 2-D
+    (unbatched (T, F)), with F = ``size`` and, batched, one batch size N.
+    Returns True when batched."""
+    for name, t, _, _ in named:
+        if t.dtype.kind != "f":
+            raise TypeError(f"{where}: {name} must be a floating-point tensor, got dtype {t.dtype} "
+                            f"(shape {t.shape})")
+    names = [name for name, _, _, _ in named]
+    got = ", ".join(f"{name} {t.shape}" for name, t, _, _ in named)
+    ndim = named[0][1].ndim
+    if ndim not in (2, 3) or any(t.ndim != ndim for _, t, _, _ in named):
+        raise ValueError(f"{where}: {_and_join(names)} must {('', 'both ', 'all ')[min(len(named), 3) - 1]}be 3-D "
+                         f"(batched) or 2-D (unbatched); got {got}")
+    if any(t.shape[-1] != size for _, t, _, size in named):
+        size_names = ", ".join(size_name for _, _, size_name, _ in named)
+        sizes = ", ".join(str(size) for _, _, _, size in named)
+        raise ValueError(f"{where}: expected feature sizes ({size_names}) = ({sizes}), got {got}")
+    if ndim == 3:
+        b = 0 if batch_first else 1
+        first_name, first = named[0][:2]
+        for name, t, _, _ in named[1:]:
+            if t.shape[b] != first.shape[b]:
+                raise ValueError(f"{where}: {first_name} {first.shape} and {name} {t.shape} have different "
+                                 f"batch sizes (batch_first={batch_first})")
+    return ndim == 3
+
+
+def check_masks(where, attn_mask, key_padding_mask, N, H, L, S, batched,
+                names=("attn_mask", "key_padding_mask")):
+    """Shapes of MultiheadAttention's masks (also checked by the Transformer layers
+    under their own ``where`` and mask ``names``): ``attn_mask`` (L, S) or
+    (N * H, L, S), ``key_padding_mask`` (N, S), or (S,) unbatched."""
+    if attn_mask is not None and attn_mask.shape not in ((L, S), (N * H, L, S)):
+        raise ValueError(f"{where}: {names[0]} of shape {attn_mask.shape} must be (L, S) = {(L, S)} or "
+                         f"(N * num_heads, L, S) = {(N * H, L, S)}")
+    expected = (N, S) if batched else (S,)
+    if key_padding_mask is not None and key_padding_mask.shape != expected:
+        raise ValueError(f"{where}: {names[1]} of shape {key_padding_mask.shape} must be {expected} "
+                         f"({'batch, ' if batched else ''}source length)")
 
 
 def merge_masks(attn_mask, key_padding_mask, N, H, L, S, dtype):
@@ -171,38 +222,13 @@ class MultiheadAttention(Module):
 
     # ---------------------------------------------------------------- checks
     def _check_inputs(self, query, key, value):
-        for name, t in (("query", query), ("key", key), ("value", value)):
-            if t.dtype.kind != "f":
-                raise TypeError(f"MultiheadAttention: {name} must be a floating-point tensor, got dtype "
-                                f"{t.dtype} (shape {t.shape})")
-        batched = query.ndim == 3
-        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
-            raise ValueError(f"MultiheadAttention: query, key and value must all be 3-D (batched) or "
-                             f"2-D (unbatched); got query {query.shape}, key {key.shape}, value {value.shape}")
-        feats = (query.shape[-1], key.shape[-1], value.shape[-1])
-        if feats != (self.embed_dim, self.kdim, self.vdim):
-            raise ValueError(f"MultiheadAttention: expected feature sizes (embed_dim, kdim, vdim) = "
-                             f"{(self.embed_dim, self.kdim, self.vdim)}, got query {query.shape}, "
-                             f"key {key.shape}, value {value.shape}")
+        batched = check_sequences("MultiheadAttention", [("query", query, "embed_dim", self.embed_dim),
+                                                         ("key", key, "kdim", self.kdim),
+                                                         ("value", value, "vdim", self.vdim)], self.batch_first)
         if key.shape[:-1] != value.shape[:-1]:
             raise ValueError(f"MultiheadAttention: key {key.shape} and value {value.shape} must have "
                              "the same sequence length and batch size")
-        if batched:
-            b_axis = 0 if self.batch_first else 1
-            if query.shape[b_axis] != key.shape[b_axis]:
-                raise ValueError(f"MultiheadAttention: query {query.shape} and key {key.shape} have "
-                                 f"different batch sizes (batch_first={self.batch_first})")
         return batched
-
-    def _check_masks(self, attn_mask, key_padding_mask, N, L, S, batched):
-        H = self.num_heads
-        if attn_mask is not None and attn_mask.shape not in ((L, S), (N * H, L, S)):
-            raise ValueError(f"MultiheadAttention: attn_mask of shape {attn_mask.shape} must be (L, S) = "
-                             f"{(L, S)} or (N * num_heads, L, S) = {(N * H, L, S)}")
-        expected = (N, S) if batched else (S,)
-        if key_padding_mask is not None and key_padding_mask.shape != expected:
-            raise ValueError(f"MultiheadAttention: key_padding_mask of shape {key_padding_mask.shape} "
-                             f"must be {expected} (batch, source length)")
 
     # --------------------------------------------------------------- forward
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
@@ -217,9 +243,9 @@ class MultiheadAttention(Module):
         if self_attention:
             key = value = query
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
-        attn_mask = _mask_operand(attn_mask, "attn_mask")
-        key_padding_mask = _mask_operand(key_padding_mask, "key_padding_mask")
-        self._check_masks(attn_mask, key_padding_mask, N, L, S, batched)
+        attn_mask = mask_operand(attn_mask, "attn_mask")
+        key_padding_mask = mask_operand(key_padding_mask, "key_padding_mask")
+        check_masks("MultiheadAttention", attn_mask, key_padding_mask, N, self.num_heads, L, S, batched)
         causal = bool(is_causal) and attn_mask is None       # a given attn_mask is the causal mask
         mask = merge_masks(attn_mask, key_padding_mask, N, self.num_heads, L, S, query.dtype)
         out, weights = self._attend(query, key, value, mask, causal, need_weights)

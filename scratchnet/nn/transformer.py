@@ -22,7 +22,10 @@ Keys (as PyTorch): ``self_attn.in_proj_weight``, ``self_attn.in_proj_bias``,
 
 Masks follow ``MultiheadAttention`` (boolean True = masked out, float =
 added): ``src_mask``/``tgt_mask``/``memory_mask`` (L, S) or (N*nhead, L, S),
-``*_key_padding_mask`` (N, S). ``is_causal``/``tgt_is_causal`` apply the
+``*_key_padding_mask`` (N, S). The layers check their inputs and masks before
+any computation, so that a bad one is reported under the layer's own names
+(``TransformerDecoderLayer: memory_mask of shape ...``) rather than by the
+LayerNorm or MultiheadAttention it would reach. ``is_causal``/``tgt_is_causal`` apply the
 causal mask (PyTorch wants the mask itself too and treats the flag as a hint;
 here the flag alone is enough).
 """
@@ -33,9 +36,10 @@ import numpy as np
 
 from .. import functional as F
 from ..dtypes import get_default_dtype
-from ..ops._util import float_tensor
+from ..ops._util import as_tensor, float_tensor
+from ..ops.layers import check_p
 from . import init
-from .attention import MultiheadAttention
+from .attention import MultiheadAttention, check_masks, check_sequences, mask_operand
 from .dropout import Dropout
 from .linear import Linear, layer_size
 from .module import Module, ModuleList, Parameter
@@ -49,14 +53,52 @@ def generate_square_subsequent_mask(sz, dtype=None):
     return np.triu(np.full((sz, sz), -np.inf, dtype=dtype), k=1)
 
 
-def _activation(activation):
+def _activation(activation, where):
     if activation == "relu":
         return F.relu
     if activation == "gelu":
         return F.gelu
     if callable(activation):
         return activation
-    raise ValueError(f"Transformer layer: activation should be 'relu', 'gelu' or a callable, got {activation!r}")
+    raise ValueError(f"{where}: activation should be 'relu', 'gelu' or a callable, got {activation!r}")
+
+
+def _check_sizes(where, d_model, nhead, dim_feedforward, dropout):
+    """A layer's sizes and dropout checked under the layer's names (else the
+    MultiheadAttention or Linear built from them would report them as its own)."""
+    d_model, nhead = layer_size(where, "d_model", d_model), layer_size(where, "nhead", nhead)
+    if d_model <= 0 or nhead <= 0 or d_model % nhead:
+        raise ValueError(f"{where}: d_model ({d_model}) must be a positive multiple of nhead ({nhead})")
+    layer_size(where, "dim_feedforward", dim_feedforward)
+    check_p(dropout, where)
+
+
+def _checked_inputs(where, attn, seqs, blocks):
+    """A layer's inputs and masks, checked under the layer's names (``where``).
+
+    ``seqs``: name -> input ({"src": src}, or {"tgt": tgt, "memory": memory}),
+    each (T, N, d_model) ((N, T, d_model) with batch_first) or (T, d_model).
+    ``blocks``: per attention block, (query name, key name, (attn-mask name,
+    mask), (padding-mask name, mask)); the masks must suit L = the query's and
+    S = the key's length. Returns the inputs as Tensors and the masks, in order,
+    as ``MultiheadAttention`` takes them (arrays, or Tensors that require grad).
+    """
+    tensors = dict((name, as_tensor(x, where=where)) for name, x in seqs.items())
+    batched = check_sequences(where, [(name, t, "d_model", attn.embed_dim) for name, t in tensors.items()],
+                              attn.batch_first)
+
+    def batch_and_length(t):
+        if not batched:
+            return 1, t.shape[0]                                 # (T, E)
+        return (t.shape[0], t.shape[1]) if attn.batch_first else (t.shape[1], t.shape[0])
+
+    masks = []
+    for query, key, (attn_name, attn_mask), (pad_name, pad_mask) in blocks:
+        (N, L), S = batch_and_length(tensors[query]), batch_and_length(tensors[key])[1]
+        attn_mask, pad_mask = mask_operand(attn_mask, attn_name, where), mask_operand(pad_mask, pad_name, where)
+        check_masks(where, attn_mask, pad_mask, N, attn.num_heads, L, S, batched, names=(attn_name, pad_name))
+        masks += [attn_mask, pad_mask]
+    return list(tensors.values()), masks
 
 
 class _FeedForwardMixin:
@@ -66,7 +108,7 @@ class _FeedForwardMixin:
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.activation = _activation(activation)
+        self.activation = _activation(activation, type(self).__name__)
 
     def _ff_block(self, x, out_dropout):
         return out_dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
@@ -83,6 +125,7 @@ class TransformerEncoderLayer(_FeedForwardMixin, Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True, dtype=None):
         super().__init__()
+        _check_sizes("TransformerEncoderLayer", d_model, nhead, dim_feedforward, dropout)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, dtype=dtype)
         self._init_ff(d_model, dim_feedforward, dropout, activation, bias, dtype)
@@ -93,7 +136,9 @@ class TransformerEncoderLayer(_FeedForwardMixin, Module):
         self.dropout2 = Dropout(dropout)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        x = src
+        (x,), (src_mask, src_key_padding_mask) = _checked_inputs(
+            "TransformerEncoderLayer", self.self_attn, {"src": src},
+            [("src", "src", ("src_mask", src_mask), ("src_key_padding_mask", src_key_padding_mask))])
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             return x + self._ff_block(self.norm2(x), self.dropout2)
@@ -117,6 +162,7 @@ class TransformerDecoderLayer(_FeedForwardMixin, Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu",
                  layer_norm_eps=1e-5, batch_first=False, norm_first=False, bias=True, dtype=None):
         super().__init__()
+        _check_sizes("TransformerDecoderLayer", d_model, nhead, dim_feedforward, dropout)
         mha = dict(dropout=dropout, bias=bias, batch_first=batch_first, dtype=dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, **mha)
         self.multihead_attn = MultiheadAttention(d_model, nhead, **mha)
@@ -129,7 +175,10 @@ class TransformerDecoderLayer(_FeedForwardMixin, Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
-        x = tgt
+        (x, memory), (tgt_mask, tgt_key_padding_mask, memory_mask, memory_key_padding_mask) = _checked_inputs(
+            "TransformerDecoderLayer", self.self_attn, {"tgt": tgt, "memory": memory},
+            [("tgt", "tgt", ("tgt_mask", tgt_mask), ("tgt_key_padding_mask", tgt_key_padding_mask)),
+             ("tgt", "memory", ("memory_mask", memory_mask), ("memory_key_padding_mask", memory_key_padding_mask))])
         sa = (tgt_mask, tgt_key_padding_mask, tgt_is_causal)
         ca = (memory, memory_mask, memory_key_padding_mask, memory_is_causal)
         if self.norm_first:
@@ -158,6 +207,14 @@ def _clones(layer, n, where, what):
     return ModuleList([copy.deepcopy(layer) for _ in range(layer_size(where, "num_layers", n))])
 
 
+def _final_norm(norm, where):
+    """The optional final norm of a stack: None or a callable (a LayerNorm, usually)."""
+    if norm is not None and not callable(norm):
+        raise TypeError(f"{where}: norm must be a Module such as LayerNorm(d_model), or None; "
+                        f"got {type(norm).__name__} {norm!r}")
+    return norm
+
+
 class TransformerEncoder(Module):
     """``num_layers`` deep copies of ``encoder_layer`` applied in turn, then ``norm``
     if given. Keys ``layers.{i}.*`` and ``norm.*``. ``enable_nested_tensor`` and
@@ -167,7 +224,7 @@ class TransformerEncoder(Module):
         super().__init__()
         self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder", "encoder_layer")
         self.num_layers = len(self.layers)
-        self.norm = norm
+        self.norm = _final_norm(norm, "TransformerEncoder")
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -184,7 +241,7 @@ class TransformerDecoder(Module):
         super().__init__()
         self.layers = _clones(decoder_layer, num_layers, "TransformerDecoder", "decoder_layer")
         self.num_layers = len(self.layers)
-        self.norm = norm
+        self.norm = _final_norm(norm, "TransformerDecoder")
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):

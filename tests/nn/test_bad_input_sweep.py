@@ -68,7 +68,8 @@ LAYER_CASES = [
                  TypeError, "MultiheadAttention: value must be a floating-point tensor, got dtype bool",
                  id="MHA-bool-value"),
     pytest.param(_encoder_layer, lambda m: m(i64(3, 2, 8)), TypeError,
-                 r"MultiheadAttention: query .* int64 \(shape \(3, 2, 8\)\)", id="EncoderLayer-int-src"),
+                 r"TransformerEncoderLayer: src must be a floating-point tensor, got dtype int64 "
+                 r"\(shape \(3, 2, 8\)\)", id="EncoderLayer-int-src"),
     pytest.param(lambda: nn.AdditiveAttention(4, 6, 5), lambda m: m(f32(2, 5), f32(2, 3, 6), f32(2, 3, 7)),
                  ValueError, r"AdditiveAttention: expected query \(\.\.\., 4\) and keys \(B, S, 6\).* got query "
                  r"\(2, 5\), keys \(2, 3, 6\)", id="Additive-query-size"),

@@ -224,3 +224,92 @@ def test_layers_accept_unbatched_numpy_inputs_like_torch(norm_first):
         theirs.eval()
         expected = theirs(*map(torch.tensor, args)).detach().numpy()
         np.testing.assert_allclose(mine(*args).data, expected, atol=1e-5)
+
+
+def _f32(*shape):
+    return np.zeros(shape, np.float32)
+
+
+_ENC = lambda **kw: nn.TransformerEncoderLayer(D, NHEAD, FF, dropout=0.0, **kw)   # noqa: E731
+_DEC = lambda **kw: nn.TransformerDecoderLayer(D, NHEAD, FF, dropout=0.0, **kw)   # noqa: E731
+M = L + 2                                                       # memory length
+
+
+@pytest.mark.parametrize("make, call, exc, message", [
+    (_ENC, lambda m: m(_f32(L, N, D + 1)), ValueError,
+     rf"TransformerEncoderLayer: expected feature sizes \(d_model\) = \({D}\), got src \({L}, {N}, {D + 1}\)"),
+    (lambda: _ENC(norm_first=True), lambda m: m(_f32(L, N, D + 1)), ValueError,   # was layer_norm's error
+     rf"TransformerEncoderLayer: expected feature sizes \(d_model\) = \({D}\), got src"),
+    (lambda: _ENC(norm_first=True), lambda m: m(np.zeros((L, N, D), np.int64)), TypeError,
+     r"TransformerEncoderLayer: src must be a floating-point tensor, got dtype int64"),
+    (_ENC, lambda m: m(_f32(1, L, N, D)), ValueError,
+     rf"TransformerEncoderLayer: src must be 3-D \(batched\) or 2-D \(unbatched\); got src \(1, {L}, {N}, {D}\)"),
+    (_ENC, lambda m: m(_f32(L, N, D), src_mask=np.zeros((L, L + 1), bool)), ValueError,
+     rf"TransformerEncoderLayer: src_mask of shape \({L}, {L + 1}\) must be \(L, S\) = \({L}, {L}\)"),
+    (_ENC, lambda m: m(_f32(L, N, D), src_mask=np.zeros((L, L), np.int64)), TypeError,
+     "TransformerEncoderLayer: src_mask must be boolean or float, got dtype int64"),
+    (_ENC, lambda m: m(_f32(L, N, D), src_key_padding_mask=np.zeros((L, N), bool)), ValueError,
+     rf"TransformerEncoderLayer: src_key_padding_mask of shape \({L}, {N}\) must be \({N}, {L}\)"),
+    (_ENC, lambda m: m(_f32(L, D), src_key_padding_mask=np.zeros((1, L), bool)), ValueError,
+     rf"TransformerEncoderLayer: src_key_padding_mask of shape \(1, {L}\) must be \({L},\) \(source length\)"),
+    (_DEC, lambda m: m(_f32(L, N, D), _f32(M, N, D + 1)), ValueError,
+     rf"TransformerDecoderLayer: expected feature sizes \(d_model, d_model\) = \({D}, {D}\), got tgt "
+     rf"\({L}, {N}, {D}\), memory \({M}, {N}, {D + 1}\)"),
+    (_DEC, lambda m: m(_f32(L, N, D), _f32(M, N + 1, D)), ValueError,
+     rf"TransformerDecoderLayer: tgt \({L}, {N}, {D}\) and memory \({M}, {N + 1}, {D}\) have different batch sizes"),
+    (_DEC, lambda m: m(_f32(L, N, D), _f32(M, D)), ValueError,
+     r"TransformerDecoderLayer: tgt and memory must both be 3-D \(batched\) or 2-D \(unbatched\)"),
+    (_DEC, lambda m: m(_f32(L, N, D), _f32(M, N, D), tgt_mask=np.zeros((L, M), bool)), ValueError,
+     rf"TransformerDecoderLayer: tgt_mask of shape \({L}, {M}\) must be \(L, S\) = \({L}, {L}\)"),
+    (_DEC, lambda m: m(_f32(L, N, D), _f32(M, N, D), memory_mask=np.zeros((L, L), bool)), ValueError,
+     rf"TransformerDecoderLayer: memory_mask of shape \({L}, {L}\) must be \(L, S\) = \({L}, {M}\) or "
+     rf"\(N \* num_heads, L, S\) = \({N * NHEAD}, {L}, {M}\)"),
+    (lambda: _DEC(batch_first=True), lambda m: m(_f32(N, L, D), _f32(N, M, D),
+                                                 memory_key_padding_mask=np.zeros((N, L), bool)), ValueError,
+     rf"TransformerDecoderLayer: memory_key_padding_mask of shape \({N}, {L}\) must be \({N}, {M}\)"),
+    (_DEC, lambda m: m(_f32(L, N, D), _f32(M, N, D), tgt_key_padding_mask=np.ones((N, L), np.int32)), TypeError,
+     "TransformerDecoderLayer: tgt_key_padding_mask must be boolean or float, got dtype int32"),
+    (lambda: nn.TransformerEncoderLayer(5, 2), None, ValueError,
+     r"TransformerEncoderLayer: d_model \(5\) must be a positive multiple of nhead \(2\)"),
+    (lambda: nn.TransformerDecoderLayer(D, NHEAD, -1), None, ValueError,
+     "TransformerDecoderLayer: dim_feedforward must be >= 0, got -1"),
+    (lambda: nn.TransformerDecoderLayer(D, NHEAD, dropout=1.5), None, ValueError,
+     r"TransformerDecoderLayer: dropout probability p must be a number in \[0, 1\], got 1.5"),
+    (lambda: nn.TransformerDecoderLayer(D, NHEAD, activation="swish"), None, ValueError,
+     "TransformerDecoderLayer: activation should be 'relu', 'gelu' or a callable, got 'swish'"),
+    (lambda: nn.TransformerEncoder(_ENC(), 2, norm=3), None, TypeError,
+     "TransformerEncoder: norm must be a Module such as LayerNorm"),
+], ids=[
+    'enc-src-features', 'enc-norm-first-features', 'enc-norm-first-int', 'enc-4-d', 'enc-src-mask-shape',
+    'enc-src-mask-int', 'enc-kpm-shape', 'enc-unbatched-kpm', 'dec-memory-features', 'dec-batch',
+    'dec-ranks', 'dec-tgt-mask', 'dec-memory-mask', 'dec-memory-kpm', 'dec-tgt-kpm-int', 'enc-d-model-nhead',
+    'dec-dim-feedforward', 'dec-dropout', 'dec-activation', 'stack-norm'
+])
+def test_layer_errors_name_the_layer_and_its_arguments(make, call, exc, message):
+    """Bad inputs, masks and sizes are reported under the Transformer layer's own
+    names (were MultiheadAttention's 'attn_mask'/'query'/'key', layer_norm's or
+    Linear's, so tgt_mask and memory_mask errors read alike; a non-callable final
+    norm was Python's "'int' object is not callable" at the first forward)."""
+    with pytest.raises(exc, match=message):
+        m = make()
+        call(m)
+
+
+def test_layer_input_checks_keep_torch_parity_for_masks_given_as_lists_and_tensors():
+    """The up-front checks hand MultiheadAttention the same masks: lists, Tensors
+    and float masks that require grad (which get their gradient, as in PyTorch)."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(4)
+    rng = np.random.default_rng(21)
+    mine, theirs = _layer_pair(torch, "TransformerDecoderLayer", np.float64, batch_first=True)
+    tgt, mem = rng.normal(size=(N, L, D)), rng.normal(size=(N, M, D))
+    bias = rng.normal(size=(L, M))
+    kpm = np.zeros((N, L), dtype=bool)
+    kpm[0, -1] = True
+    b, tb = sn.tensor(bias, requires_grad=True), torch.tensor(bias, requires_grad=True)
+    out = mine(tgt, mem, tgt_key_padding_mask=kpm.tolist(), memory_mask=b)
+    tout = theirs(torch.tensor(tgt), torch.tensor(mem), tgt_key_padding_mask=torch.tensor(kpm), memory_mask=tb)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-12, rtol=0)
+    g = rng.normal(size=out.shape)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(sn.grad(out, b, g), tb.grad.numpy(), atol=1e-11, rtol=0)
