@@ -28,6 +28,10 @@ One run's validation loss depends on its seed (initialisation and batches) by
 a few hundredths; ``--seeds`` trains once per seed and prints every run and
 the mean and standard deviation, so that the comparison with the README's
 single figure (itself measured on 20 validation batches) is not one draw.
+After the full run, ``--eval-draws`` (default 100) repeats a validation
+estimate of nanoGPT's kind (20 random batches) that many times on the trained
+model and prints their spread: how far a single 20-batch figure may fall from
+the 200-batch one.
 """
 import argparse
 import math
@@ -90,6 +94,16 @@ def evaluate(model, data, batches, rng):
     """Mean loss over ``batches`` random windows of ``data``."""
     return evaluate_on(model, [random_window_batches(data, model.config.block_size, BATCH, rng)
                                for _ in range(batches)])
+
+
+NANOGPT_EVAL_ITERS = 20      # nanoGPT's README run: --eval_iters=20 (batches per validation estimate)
+NANOGPT_VAL_LOSS = 1.88
+
+
+def estimate_spread(model, data, draws, rng, batches=NANOGPT_EVAL_ITERS):
+    """``draws`` independent validation estimates of nanoGPT's kind (the mean loss of
+    ``batches`` random windows each): how far one such estimate strays from the mean."""
+    return [evaluate(model, data, batches, rng) for _ in range(draws)]
 
 
 def evaluate_on(model, batches):
@@ -275,7 +289,7 @@ def same_init_run(iters, eval_batches, seed=1337, log_every=250):
     return worst, sn_val, t_val
 
 
-def full_run(iters, eval_batches, log_every, seed=1337, sample=True):
+def full_run(iters, eval_batches, log_every, seed=1337, sample=True, eval_draws=0):
     tok, train, val = _corpus()
     config = GPTConfig(**{**BABY.__dict__, "vocab_size": tok.vocab_size})
     model, step = scratchnet_trainer(config, iters, seed)
@@ -297,9 +311,16 @@ def full_run(iters, eval_batches, log_every, seed=1337, sample=True):
     total = time.perf_counter() - start
     print(f"{'metric':<28}{'scratchnet':>12}{'nanoGPT README':>16}")
     print(f"{'train loss':<28}{train_loss:>12.4f}{'':>16}")
-    print(f"{'val loss':<28}{val_loss:>12.4f}{'1.88':>16}")
+    print(f"{'val loss':<28}{val_loss:>12.4f}{NANOGPT_VAL_LOSS:>16}")
     print(f"{'training wall time (s)':<28}{train_time:>12.1f}{'~180':>16}")
     print(f"{'total incl. eval (s)':<28}{total:>12.1f}")
+    if eval_draws:
+        spread = estimate_spread(model, val, eval_draws, eval_rng)
+        low = sum(v <= NANOGPT_VAL_LOSS for v in spread)
+        print(f"{eval_draws} validation estimates of {NANOGPT_EVAL_ITERS} batches each (nanoGPT's "
+              f"--eval_iters=20): mean {statistics.mean(spread):.4f}, sd {statistics.stdev(spread):.4f}, "
+              f"min {min(spread):.4f}, max {max(spread):.4f}; {low} of {eval_draws} at or below "
+              f"{NANOGPT_VAL_LOSS}")
     if sample:
         ids = model.generate(np.array([tok.encode("\n")]), 200, temperature=0.8, top_k=50, seed=0)
         print("sample:\n" + tok.decode(ids.data[0].tolist()))
@@ -337,6 +358,9 @@ def main(argv=None):
     ap.add_argument("--no-malloc-tuning", action="store_true",
                     help="step benchmark with glibc's default malloc thresholds (SCRATCHNET_MALLOC_TUNING=0)")
     ap.add_argument("--eval-batches", type=int, default=200, help="validation batches for the val loss")
+    ap.add_argument("--eval-draws", type=int, default=100,
+                    help="after the full run: this many 20-batch validation estimates (nanoGPT's "
+                         "eval_iters), to show the spread of one such estimate (0: skip)")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--seeds", type=int, nargs="+", help="train once per seed and summarise the val losses")
@@ -359,7 +383,7 @@ def main(argv=None):
     if args.seeds:
         seed_study(args.seeds, args.iters, args.eval_batches, args.torch_reference)
         return
-    full_run(args.iters, args.eval_batches, args.log_every, args.seed)
+    full_run(args.iters, args.eval_batches, args.log_every, args.seed, eval_draws=args.eval_draws)
     if args.torch_reference:
         torch_reference_run(args.iters, args.eval_batches, args.seed)
 
