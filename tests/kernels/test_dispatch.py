@@ -160,3 +160,19 @@ def test_cross_entropy_all_ignored_mean():
         with K.use_backend(backend):
             loss, grad = K.cross_entropy(x, t, reduction="sum")
         assert loss == 0 and not grad.any()
+
+
+@pytest.mark.parametrize("value, expected", [("numpy", "numpy"), (" NumPy ", "numpy"), ("REFERENCE", "numpy"),
+                                             ("numba", "numba"), ("", "numba"), ("gpu", "numba")])
+def test_environment_variable_is_read_at_every_call(monkeypatch, value, expected):
+    """The variable's current value decides, whatever it was at the previous call."""
+    if expected == "numba" and not K._numba_importable():
+        expected = "numpy"
+    monkeypatch.setenv("SCRATCHNET_KERNELS", "numpy" if expected == "numba" else "numba")
+    before = K.backend()
+    monkeypatch.setenv("SCRATCHNET_KERNELS", value)
+    assert K.backend() == expected
+    if K._numba_importable():
+        assert before != expected                 # the previous value had chosen the other one
+    monkeypatch.delenv("SCRATCHNET_KERNELS")
+    assert K.backend() == ("numba" if K._numba_importable() else "numpy")
