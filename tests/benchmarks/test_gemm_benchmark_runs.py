@@ -1,22 +1,10 @@
 """benchmarks/gemm.py measures every product of the baby-GPT step (a smoke test; nothing is judged by speed)."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gemm.py"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("gemm_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_products_are_the_51_of_a_baby_gpt_step():
-    bench = _load()
+def test_the_products_are_the_51_of_a_baby_gpt_step(load_benchmark):
+    bench = load_benchmark("gemm")
     cases = bench.products(np.random.default_rng(0))
     assert len(cases) == 15 and sum(c[1] for c in cases) == 51
     for label, _, a, b, ta, tb in cases:
@@ -26,8 +14,8 @@ def test_the_products_are_the_51_of_a_baby_gpt_step():
         assert out.shape == expected, label
 
 
-def test_scratchnet_columns_time_every_product():
-    bench = _load()
+def test_scratchnet_columns_time_every_product(load_benchmark):
+    bench = load_benchmark("gemm")
     from scratchnet.kernels import gemm_numba
     if not gemm_numba.available():
         pytest.skip("SciPy's BLAS thread count is not controllable here")
@@ -36,8 +24,8 @@ def test_scratchnet_columns_time_every_product():
     assert all(len(v) == 15 and all(us > 0 for us in v) for v in cols.values())
 
 
-def test_table_weights_each_product_by_its_count(capsys):
-    bench = _load()
+def test_table_weights_each_product_by_its_count(capsys, load_benchmark):
+    bench = load_benchmark("gemm")
     one_us = {"a": [1.0] * 15, "torch.mm (2 threads)": [2.0] * 15}
     totals = bench.table({"w": [one_us, {k: [v[0] * 3] * 15 for k, v in one_us.items()}]})
     assert totals == {"a": pytest.approx(0.051), "torch.mm (2 threads)": pytest.approx(0.102)}

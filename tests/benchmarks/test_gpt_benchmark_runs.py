@@ -1,22 +1,11 @@
 """benchmarks/gpt.py runs end to end on a few iterations (a smoke test; nothing is timed)."""
-import importlib.util
 import math
 
 import pytest
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpt.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("gpt_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_seed_study_reports_every_seed(capsys):
-    bench = _load()
+def test_seed_study_reports_every_seed(capsys, load_benchmark):
+    bench = load_benchmark("gpt")
     rows = bench.seed_study([3, 4], iters=3, eval_batches=2, with_torch=False)
     assert [r[0] for r in rows] == [3, 4]
     for _, val, secs, t_val, _ in rows:
@@ -26,22 +15,22 @@ def test_seed_study_reports_every_seed(capsys):
     assert "scratchnet: val loss mean" in out and "over 2 seeds" in out
 
 
-def test_runs_are_repeatable_per_seed():
-    bench = _load()
+def test_runs_are_repeatable_per_seed(load_benchmark):
+    bench = load_benchmark("gpt")
     a = bench.full_run(2, 2, 0, seed=5, sample=False)[0]
     b = bench.full_run(2, 2, 0, seed=5, sample=False)[0]
     assert a == b
 
 
-def test_pytorch_twin_from_the_same_weights_follows_the_same_losses():
+def test_pytorch_twin_from_the_same_weights_follows_the_same_losses(load_benchmark):
     pytest.importorskip("torch")
-    bench = _load()
+    bench = load_benchmark("gpt")
     worst, sn_val, t_val = bench.same_init_run(iters=4, eval_batches=2, seed=2, log_every=10)
     assert worst < 1e-4
     assert abs(sn_val - t_val) < 1e-4
 
 
-def test_step_times_report_page_faults():
-    bench = _load()
+def test_step_times_report_page_faults(load_benchmark):
+    bench = load_benchmark("gpt")
     times, faults = bench.step_times("scratchnet", steps=2, warmup=1)
     assert len(times) == 2 and all(t > 0 for t in times) and faults >= 0
