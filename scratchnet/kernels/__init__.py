@@ -164,12 +164,27 @@ def _float_array(name, what, x):
 
 def _floats(name, **arrays):
     """Float arrays of one common dtype (float32 if all are float32), C-contiguous."""
+    if _already_floats(arrays.values()):           # the common case: nothing to convert
+        return list(arrays.values())
     out = {k: (None if v is None else _float_array(name, k, v)) for k, v in arrays.items()}
     dtypes = [v.dtype for v in out.values() if v is not None]
     dtype = np.float32 if all(d == np.float32 for d in dtypes) else np.float64
     # astype(order='C', copy=False): no copy when already fine, and 0-d stays 0-d
     return [None if v is None else v.astype(dtype, order="C", copy=False)
             for v in out.values()]
+
+
+def _already_floats(values):
+    """Whether every value is None or a C-contiguous ndarray of one float dtype."""
+    dtype = None
+    for v in values:
+        if v is None:
+            continue
+        if type(v) is not np.ndarray or not v.flags.c_contiguous or v.dtype not in _FLOATS \
+                or (dtype is not None and v.dtype != dtype):
+            return False
+        dtype = v.dtype
+    return True
 
 
 def _shapes(**arrays):

@@ -176,3 +176,22 @@ def test_environment_variable_is_read_at_every_call(monkeypatch, value, expected
         assert before != expected                 # the previous value had chosen the other one
     monkeypatch.delenv("SCRATCHNET_KERNELS")
     assert K.backend() == ("numba" if K._numba_importable() else "numpy")
+
+
+def test_floats_passes_ready_arrays_through_and_converts_the_rest():
+    """Float arrays of one dtype, C-contiguous, are returned as they are (no copy);
+    anything else is converted: mixed float dtypes to float64, a transposed view
+    to C order, integers and lists to float64; None stays None."""
+    x32, w32 = np.ones((4, 3), np.float32), np.ones(3, np.float32)
+    out = K._floats("k", x=x32, w=w32, b=None)
+    assert out[0] is x32 and out[1] is w32 and out[2] is None
+    x64 = np.ones((4, 3))
+    assert K._floats("k", x=x64)[0] is x64
+    mixed = K._floats("k", x=x32, w=np.ones(3))
+    assert [a.dtype for a in mixed] == [np.float64, np.float64]
+    t = K._floats("k", x=x32.T)[0]
+    assert t.flags.c_contiguous and t.dtype == np.float32 and np.array_equal(t, x32.T)
+    assert K._floats("k", x=np.arange(3))[0].dtype == np.float64
+    assert K._floats("k", x=[1.0, 2.0])[0].dtype == np.float64
+    with pytest.raises(TypeError, match="k: x must be a float array"):
+        K._floats("k", x=np.array(["a"]))
