@@ -25,7 +25,7 @@ def generate(model, tokenizer, prompt, max_new_tokens, temperature=1.0, top_k=No
              greedy=False, seed=None):
     """Prompt plus ``max_new_tokens`` generated tokens, decoded to text (an
     empty prompt starts the model from ``<bos>``, which is not part of the text)."""
-    check_sampling_args(temperature, top_k, top_p)
+    check_sampling_args(temperature, top_k, top_p, greedy=greedy)
     _check_count("max_new_tokens", max_new_tokens)
     if not isinstance(prompt, str):
         raise TypeError(f"generate: prompt must be a string, got {type(prompt).__name__}")

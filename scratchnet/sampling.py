@@ -13,10 +13,13 @@ import numpy as np
 from .dtypes import is_int, is_real
 
 
-def check_sampling_args(temperature, top_k, top_p, where="generate"):
+def check_sampling_args(temperature, top_k, top_p, where="generate", greedy=False):
     """TypeError naming the argument unless temperature is a number, top_k an
-    int and top_p a number (or None; NumPy scalars are accepted, bools are not);
-    ValueError unless temperature >= 0 (finite), top_k >= 1, top_p in (0, 1]."""
+    int and top_p a number (or None; NumPy scalars are accepted, bools are not)
+    and greedy a bool; ValueError unless temperature >= 0 (finite), top_k >= 1,
+    top_p in (0, 1]."""
+    if not isinstance(greedy, (bool, np.bool_)):                 # 'no' would otherwise mean greedy
+        raise TypeError(f"{where}: greedy must be a bool, got {greedy!r}")
     if not is_real(temperature):
         raise TypeError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
     if not np.isfinite(temperature) or temperature < 0:

@@ -30,7 +30,8 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd.grad_mode import no_grad
-from ..dtypes import is_int
+from ..dtypes import is_int, is_real
+from ..ops._util import to_array
 from ..ops.shape import cat
 from ..random import default_generator
 from ..sampling import check_sampling_args, sample_next
@@ -149,18 +150,27 @@ def _config_from(config, kwargs):
 
 
 def _check_config(config):
-    """TypeError unless the sizes are ints; ValueError unless vocab_size,
-    block_size, n_head, n_embd >= 1, n_layer >= 0 and n_head divides n_embd."""
+    """TypeError unless the sizes are ints, dropout a number and bias a bool;
+    ValueError unless vocab_size, block_size, n_head, n_embd >= 1, n_layer >= 0,
+    n_head divides n_embd and 0 <= dropout <= 1. NumPy scalars are stored as
+    Python ``int``/``float``/``bool`` (so ``get_config()`` is plain JSON)."""
     for name, least in (("vocab_size", 1), ("block_size", 1), ("n_layer", 0), ("n_head", 1), ("n_embd", 1)):
         value = getattr(config, name)
         if not is_int(value):
             raise TypeError(f"GPT: {name} must be an int, got {value!r}")
         if value < least:
             raise ValueError(f"GPT: {name} must be >= {least}, got {value}")
+        setattr(config, name, int(value))
     if config.n_embd % config.n_head:
         raise ValueError(f"GPT: n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
+    if not is_real(config.dropout):
+        raise TypeError(f"GPT: dropout must be a number in [0, 1], got {config.dropout!r}")
+    if not 0 <= config.dropout <= 1:
+        raise ValueError(f"GPT: dropout must be a number in [0, 1], got {config.dropout!r}")
+    config.dropout = float(config.dropout)
     if not isinstance(config.bias, (bool, np.bool_)):
         raise TypeError(f"GPT: bias must be a bool, got {config.bias!r}")
+    config.bias = bool(config.bias)
 
 
 class GPT(nn.Module):
@@ -225,7 +235,7 @@ class GPT(nn.Module):
     # ---------------------------------------------------------------- forward
     def _hidden(self, idx, start=0, caches=None):
         """Final hidden states (B, T, C) of tokens idx (B, T) at positions start..start+T-1."""
-        idx = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+        idx = _token_ids(idx, self.config, "GPT")
         if idx.ndim != 2:
             raise ValueError(f"GPT: idx must be (B, T) token ids, got shape {idx.shape}")
         T = idx.shape[1]
@@ -245,7 +255,7 @@ class GPT(nn.Module):
         logits = self.lm_head(x)                               # (B, T, V)
         if targets is None:
             return logits, None
-        targets = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+        targets = to_array(targets, "GPT", "targets")
         B, T, V = logits.shape
         if targets.shape != (B, T):
             raise ValueError(f"GPT: targets must have the shape of idx {(B, T)}, got {targets.shape}")
@@ -306,16 +316,13 @@ class GPT(nn.Module):
         without recording a graph; ``use_cache=False`` recomputes the whole
         context each step (the reference the cache is tested against).
         """
-        check_sampling_args(temperature, top_k, top_p, where="GPT.generate")
+        check_sampling_args(temperature, top_k, top_p, where="GPT.generate", greedy=greedy)
         if not is_int(max_new_tokens):
             raise TypeError(f"GPT.generate: max_new_tokens must be an int, got {max_new_tokens!r}")
         if max_new_tokens < 0:
             raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
-        if seed is not None and not (is_int(seed) and seed >= 0):
-            raise ValueError(f"GPT.generate: seed must be a non-negative int or None, got {seed!r}")
-        idx = _prompt_ids(idx)
-        rng = rng if rng is not None else (np.random.default_rng(int(seed)) if seed is not None
-                                           else default_generator())
+        rng = _generator(seed, rng)
+        idx = _prompt_ids(idx, self.config)
         was_training = self.training
         self.eval()
         try:
@@ -355,12 +362,50 @@ class GPT(nn.Module):
         return asdict(self.config)
 
 
-def _prompt_ids(idx):
-    """``GPT.generate``'s prompt as an int64 array (B, T): integer ids (B, T),
-    or (T,) for one prompt, with T >= 1 (a Tensor, array or nested list)."""
-    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+def _generator(seed, rng):
+    """``GPT.generate``'s source of randomness: ``rng`` (a ``np.random.Generator``),
+    else a generator seeded with ``seed`` (an int >= 0), else scratchnet's default
+    generator. TypeError for a seed that is not an int (1.5, True) or an rng that
+    is not a Generator; ValueError for a negative seed or for both at once."""
+    if seed is not None:
+        if not is_int(seed):
+            raise TypeError(f"GPT.generate: seed must be a non-negative int or None, got {seed!r}")
+        if seed < 0:
+            raise ValueError(f"GPT.generate: seed must be a non-negative int or None, got {seed!r}")
+        if rng is not None:
+            raise ValueError("GPT.generate: pass seed or rng, not both (the seed would be ignored)")
+        return np.random.default_rng(int(seed))
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"GPT.generate: rng must be a numpy.random.Generator or None, "
+                            f"got {type(rng).__name__}")
+        return rng
+    return default_generator()
+
+
+def _token_ids(idx, config, where):
+    """``idx`` (Tensor, array or rectangular nested list) as an integer array with
+    every id in [0, vocab_size): TypeError for non-integer ids, IndexError naming
+    ``where``, the id and the vocabulary (the token embedding wte) otherwise."""
+    idx = to_array(idx, where, "idx")
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"GPT.generate: idx must hold integer token ids, got dtype {idx.dtype}")
+        raise TypeError(f"{where}: idx must hold integer token ids (integers in [0, vocab_size="
+                        f"{config.vocab_size})), got dtype {idx.dtype} (shape {idx.shape})")
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())                # Python ints: a uint64 id is not wrapped
+        bad = lo if lo < 0 else hi if hi >= config.vocab_size else None
+        if bad is not None:
+            raise IndexError(f"{where}: token id {bad} in idx is out of range for vocab_size={config.vocab_size} "
+                             f"(the token embedding Embedding({config.vocab_size}, {config.n_embd}) has no "
+                             f"index {bad}; ids must be in [0, {config.vocab_size}))")
+    return idx
+
+
+def _prompt_ids(idx, config):
+    """``GPT.generate``'s prompt as an int64 array (B, T): integer ids in
+    [0, vocab_size), (B, T), or (T,) for one prompt, with T >= 1 (a Tensor,
+    array or nested list)."""
+    idx = _token_ids(idx, config, "GPT.generate")
     if idx.ndim not in (1, 2):
         raise ValueError(f"GPT.generate: idx must be (B, T) or (T,) token ids, got shape {idx.shape}")
     idx = idx.astype(np.int64)[None] if idx.ndim == 1 else idx.astype(np.int64)

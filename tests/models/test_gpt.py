@@ -239,3 +239,48 @@ def test_works_with_scratchnet_generate():
     greedy = generate(model, tok, "hel", 10, greedy=True)
     ids = model.generate(np.array([tok.encode("hel")]), 10, greedy=True).data[0]
     assert greedy == tok.decode(ids.tolist())
+
+
+# ------------------------------------------------------- argument checking
+def test_bad_token_ids_name_gpt_and_the_id():
+    model = GPT(**TINY)
+    for bad, token in ((np.array([[1, 11]]), 11), (np.array([[-3, 1]]), -3)):
+        with pytest.raises(IndexError, match=f"GPT: token id {token} in idx is out of range for vocab_size=11"):
+            model(bad)
+    big = np.array([[2 ** 63 + 1]], dtype=np.uint64)             # was reported as a wrapped negative id
+    with pytest.raises(IndexError, match=r"GPT.generate: token id 9223372036854775809 in idx"):
+        model.generate(big, 1)
+    with pytest.raises(TypeError, match=r"GPT: idx must hold integer token ids.*dtype bool"):
+        model(np.array([[True, False]]))
+    with pytest.raises(ValueError, match="GPT.generate: idx is not a rectangular array"):
+        model.generate([[1, 2], [3]], 1)
+    with pytest.raises(ValueError, match="GPT: targets is not a rectangular array"):
+        model(np.array([[1, 2]]), [[1], [2, 3]])
+
+
+def test_config_values_are_checked_and_stored_as_python_scalars():
+    cfg = GPT(np.int64(11), np.int64(8), np.int64(1), np.int64(2), np.int64(8), np.float32(0.5),
+              np.bool_(False)).config
+    assert [type(v) for v in sn.models.GPT(cfg).get_config().values()] == [int] * 5 + [float, bool]
+    for dropout, exc in ((1.5, ValueError), (-0.1, ValueError), ("0.1", TypeError), (None, TypeError)):
+        with pytest.raises(exc, match=r"GPT: dropout must be a number in \[0, 1\]"):
+            GPT(**TINY, dropout=dropout)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(seed=1.5), TypeError, "seed must be a non-negative int or None, got 1.5"),
+    (dict(seed=True), TypeError, "seed must be a non-negative int or None, got True"),
+    (dict(rng=5), TypeError, "rng must be a numpy.random.Generator or None, got int"),
+    (dict(seed=1, rng=np.random.default_rng(1)), ValueError, "pass seed or rng, not both"),
+    (dict(greedy="no"), TypeError, "greedy must be a bool, got 'no'"),
+])
+def test_generate_checks_seed_rng_and_greedy(kwargs, exc, match):
+    with pytest.raises(exc, match="GPT.generate: " + match):
+        GPT(**TINY).generate(np.array([[1]]), 2, **kwargs)
+
+
+def test_scratchnet_generate_checks_greedy():
+    from scratchnet import generate
+    tok = CharTokenizer().fit("abc")
+    with pytest.raises(TypeError, match="generate: greedy must be a bool, got 1"):
+        generate(GPT(tok.vocab_size, 4, 1, 1, 4), tok, "a", 2, greedy=1)
