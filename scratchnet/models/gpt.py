@@ -30,12 +30,13 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd.grad_mode import no_grad
-from ..dtypes import is_int, is_real
+from ..dtypes import is_int
 from ..ops._util import to_array
 from ..ops.shape import cat
 from ..random import default_generator
 from ..sampling import check_sampling_args, sample_next
 from ..tensor import Tensor
+from ._checks import probability, size
 
 
 _MASK_BUFFER = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")   # nanoGPT / GPT-2 causal masks
@@ -155,19 +156,10 @@ def _check_config(config):
     n_head divides n_embd and 0 <= dropout <= 1. NumPy scalars are stored as
     Python ``int``/``float``/``bool`` (so ``get_config()`` is plain JSON)."""
     for name, least in (("vocab_size", 1), ("block_size", 1), ("n_layer", 0), ("n_head", 1), ("n_embd", 1)):
-        value = getattr(config, name)
-        if not is_int(value):
-            raise TypeError(f"GPT: {name} must be an int, got {value!r}")
-        if value < least:
-            raise ValueError(f"GPT: {name} must be >= {least}, got {value}")
-        setattr(config, name, int(value))
+        setattr(config, name, size("GPT", name, getattr(config, name), least))
     if config.n_embd % config.n_head:
         raise ValueError(f"GPT: n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head})")
-    if not is_real(config.dropout):
-        raise TypeError(f"GPT: dropout must be a number in [0, 1], got {config.dropout!r}")
-    if not 0 <= config.dropout <= 1:
-        raise ValueError(f"GPT: dropout must be a number in [0, 1], got {config.dropout!r}")
-    config.dropout = float(config.dropout)
+    config.dropout = probability("GPT", "dropout", config.dropout)
     if not isinstance(config.bias, (bool, np.bool_)):
         raise TypeError(f"GPT: bias must be a bool, got {config.bias!r}")
     config.bias = bool(config.bias)

@@ -69,3 +69,58 @@ def test_errors():
         model(np.ones((2, 3), dtype=np.int64), np.ones((2, 4), dtype=bool))
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         model(np.ones(3, dtype=np.int64))
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_padding_before_or_between_tokens_does_not_change_the_prediction(pooling):
+    """Positions count real tokens only: pad_sequences' default 'pre' padding (and
+    padding in the middle) gives the logits of the unpadded rows (it used to shift
+    every real token's sinusoidal position)."""
+    from scratchnet.data import pad_sequences
+    sn.manual_seed(2)
+    model = TransformerClassifier(20, 3, pooling=pooling, **SMALL).double()
+    rows = [[5, 6, 7], [8, 9], [4]]
+    alone = np.concatenate([model(np.array([r])).data for r in rows])
+    for padding in ("pre", "post"):
+        np.testing.assert_allclose(model(pad_sequences(rows, maxlen=6, padding=padding)).data, alone, atol=1e-12)
+    middle = np.array([[5, 0, 6, 0, 7], [0, 8, 0, 0, 9], [0, 0, 4, 0, 0]])
+    np.testing.assert_allclose(model(middle).data, alone, atol=1e-12)
+
+
+def test_negative_pad_idx_is_the_last_row_as_in_embedding():
+    sn.manual_seed(3)
+    model = TransformerClassifier(9, 2, pad_idx=-1, **SMALL).double()
+    assert model.embedding.padding_idx == 8
+    np.testing.assert_allclose(model(np.array([[1, 2, 8, 8]])).data, model(np.array([[1, 2]])).data, atol=1e-12)
+    everything = TransformerClassifier(9, 2, pad_idx=None, **SMALL)   # no padding id: every token is real
+    assert everything(np.zeros((1, 3), np.int64)).shape == (1, 2)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(num_classes=0), ValueError, "num_classes must be >= 1, got 0"),
+    (dict(vocab_size=0), ValueError, "vocab_size must be >= 1, got 0"),
+    (dict(max_len=0), ValueError, "max_len must be >= 1, got 0"),
+    (dict(d_model=8.0), TypeError, "d_model must be an int, got 8.0"),
+    (dict(num_layers=-1), ValueError, "num_layers must be >= 0, got -1"),
+    (dict(dropout=1.5), ValueError, r"dropout must be a number in \[0, 1\], got 1.5"),
+])
+def test_size_errors_name_the_classifier(kwargs, exc, match):
+    with pytest.raises(exc, match="TransformerClassifier: " + match):
+        TransformerClassifier(**{"vocab_size": 9, "num_classes": 2, **kwargs})
+
+
+def test_bad_ids_name_the_classifier():
+    model = TransformerClassifier(9, 2, **SMALL)
+    with pytest.raises(IndexError, match="TransformerClassifier: index 9 is out of range"):
+        model(np.array([[1, 9]]))
+    with pytest.raises(TypeError, match="TransformerClassifier: ids must be integers"):
+        model(np.array([[1.0, 2.0]]))
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_gradcheck_tiny_classifier_with_padding(pooling):
+    sn.manual_seed(4)
+    model = TransformerClassifier(6, 2, d_model=4, nhead=2, num_layers=1, dim_feedforward=8, max_len=4,
+                                  dropout=0.0, pooling=pooling).double()
+    ids = np.array([[0, 1, 2], [3, 4, 0]])                       # padding on either side
+    assert sn.gradcheck(lambda *ps: model(ids).sum(), list(model.parameters()))
