@@ -261,6 +261,8 @@ class GPT(nn.Module):
         embeddings) and none on biases and LayerNorm weights (nanoGPT's rule).
         ``device_type`` is accepted for nanoGPT's call signature and ignored (CPU only)."""
         from .. import optim
+        if not isinstance(betas, (tuple, list)):
+            raise TypeError(f"GPT.configure_optimizers: betas must be a pair (beta1, beta2), got {betas!r}")
         params = [p for p in self.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]

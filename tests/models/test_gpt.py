@@ -129,6 +129,37 @@ def test_configure_optimizers_decays_only_matrices():
     assert all(p.ndim == 2 for p in decay["params"]) and all(p.ndim == 1 for p in no_decay["params"])
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
     assert opt.param_groups[0]["betas"] == (0.9, 0.95)
+    with pytest.raises(TypeError, match=r"GPT.configure_optimizers: betas must be a pair \(beta1, beta2\), got 0.9"):
+        model.configure_optimizers(0.1, 1e-3, 0.9)                 # was "'float' object is not iterable"
+
+
+def test_configure_optimizers_matches_nanogpt_adamw_in_torch():
+    """nanoGPT's groups (decay: every >= 2-D tensor, wte/wpe included; none for
+    biases and LayerNorm weights) and torch's AdamW: same weights after 3 steps."""
+    torch = pytest.importorskip("torch")
+    cfg = GPTConfig(**TINY)
+    theirs = _torch_gpt(torch, cfg).double()
+    mine = GPT(cfg).double()
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    opt = mine.configure_optimizers(0.1, 1e-2, (0.9, 0.95), "cpu")
+    params = list(theirs.parameters())
+    topt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+                              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}],
+                             lr=1e-2, betas=(0.9, 0.95))
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        x, y = _ids(rng, 2, 8), _ids(rng, 2, 8)
+        _, loss = mine(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        _, tloss = theirs(torch.tensor(x), torch.tensor(y))
+        topt.zero_grad()
+        tloss.backward()
+        topt.step()
+    tparams = dict(theirs.named_parameters())
+    for name, p in mine.named_parameters():
+        np.testing.assert_allclose(p.data, tparams[name].detach().numpy(), atol=1e-10, rtol=0, err_msg=name)
 
 
 def test_dropout_training_and_eval():
