@@ -315,3 +315,42 @@ def test_scratchnet_generate_checks_greedy():
     tok = CharTokenizer().fit("abc")
     with pytest.raises(TypeError, match="generate: greedy must be a bool, got 1"):
         generate(GPT(tok.vocab_size, 4, 1, 1, 4), tok, "a", 2, greedy=1)
+
+
+def test_matches_nanogpt_on_random_configs():
+    """Hypothesis over the shapes a config allows (no layers, head size 1, a
+    one-token vocabulary, T from 1 to block_size, bias on/off): float64 logits,
+    loss with ignored targets and every parameter's gradient equal torch's."""
+    torch = pytest.importorskip("torch")
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=8, deadline=None, derandomize=True)
+    @hypothesis.given(n_layer=st.integers(0, 2), n_head=st.integers(1, 3), head_size=st.integers(1, 3),
+                      vocab_size=st.integers(1, 13), block_size=st.integers(1, 6), bias=st.booleans(),
+                      B=st.integers(1, 3), data=st.data())
+    def check(n_layer, n_head, head_size, vocab_size, block_size, bias, B, data):
+        cfg = GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=n_layer, n_head=n_head,
+                        n_embd=n_head * head_size, bias=bias)
+        T = data.draw(st.integers(1, block_size))
+        torch.manual_seed(0)
+        theirs = _torch_gpt(torch, cfg).double()
+        mine = GPT(cfg).double()
+        mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+        rng = np.random.default_rng(T)
+        x, y = _ids(rng, B, T, vocab_size), _ids(rng, B, T, vocab_size)
+        y[0, 0] = -1
+        logits, loss = mine(x, y)
+        tlogits, tloss = theirs(torch.tensor(x), torch.tensor(y))
+        np.testing.assert_allclose(logits.data, tlogits.detach().numpy(), atol=1e-12, rtol=0)
+        if B * T > 1:                                             # one ignored target only: both NaN
+            np.testing.assert_allclose(loss.item(), tloss.item(), atol=1e-12)
+            loss.backward()
+            tloss.backward()
+            tparams = dict(theirs.named_parameters())
+            for name, p in mine.named_parameters():
+                np.testing.assert_allclose(p.grad, tparams[name].grad.numpy(), atol=1e-10, rtol=0, err_msg=name)
+        else:
+            assert np.isnan(loss.item()) and np.isnan(tloss.item())
+
+    check()
