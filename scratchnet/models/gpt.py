@@ -305,8 +305,9 @@ class GPT(nn.Module):
 
         Each token is drawn from softmax(logits / temperature) restricted to the
         top_k most likely tokens and/or the top_p nucleus (``greedy`` or
-        temperature 0: argmax). Randomness from ``rng``, else a generator seeded
-        with ``seed``, else scratchnet's default generator. Runs in eval mode
+        temperature 0: argmax). Randomness from ``rng`` (a ``np.random.Generator``)
+        or a generator seeded with ``seed`` (not both), else scratchnet's default
+        generator. Runs in eval mode
         without recording a graph; ``use_cache=False`` recomputes the whole
         context each step (the reference the cache is tested against).
         """
