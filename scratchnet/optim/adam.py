@@ -14,7 +14,7 @@ State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (amsgra
 import numpy as np
 
 from .. import kernels as K
-from .optimizer import Optimizer, _check_nonnegative, _check_range, _implementation_flags
+from .optimizer import Optimizer, _implementation_flags
 
 
 class Adam(Optimizer):
@@ -23,18 +23,10 @@ class Adam(Optimizer):
                  differentiable=False, fused=None, decoupled_weight_decay=False):
         flags = _implementation_flags(type(self).__name__, foreach=foreach, capturable=capturable,
                                       differentiable=differentiable, fused=fused)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay, **flags)
         super().__init__(params, defaults)
-
-    def _check(self, group):
-        where = type(self).__name__
-        _check_nonnegative(group, ("lr", "eps", "weight_decay"), where)
-        if len(group["betas"]) != 2:
-            raise ValueError(f"{where}: betas must be a pair (beta1, beta2), got {group['betas']}")
-        for i, beta in enumerate(group["betas"]):
-            _check_range(f"beta parameter at index {i}", beta, 0.0, 1.0, where=where)
 
     def _update(self, p, grad, state, group):
         lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]

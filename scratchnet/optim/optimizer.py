@@ -2,7 +2,8 @@
 ``state_dict`` / ``load_state_dict`` (PyTorch's layout), and the ``step`` loop.
 
 A subclass lists its hyperparameters in ``defaults``, checks them in
-``_check(group)`` and updates one parameter in ``_update(p, grad, state,
+``_check(group, where)`` (the shared checks of ``_checks`` plus its own
+rules) and updates one parameter in ``_update(p, grad, state,
 group)`` by writing into ``p.data`` in place (so every reference to the
 array, e.g. a module's, sees the new values). Hyperparameters are read from
 the group at every step, so a scheduler changes the learning rate by writing
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
+from . import _checks
 
 
 class _Required:
@@ -29,19 +31,6 @@ class _Required:
 required = _Required()
 
 
-def _check_range(name, value, low=0.0, high=None, where="Optimizer"):
-    """ValueError unless low <= value (< high)."""
-    if value < low or (high is not None and value >= high):
-        raise ValueError(f"{where}: invalid {name}: {value}")
-
-
-def _check_nonnegative(group, keys, where):
-    """ValueError naming the first of ``keys`` (hyperparameter names) that is negative."""
-    labels = {"lr": "learning rate", "eps": "epsilon value"}
-    for key in keys:
-        _check_range(labels.get(key, f"{key} value"), group[key], where=where)
-
-
 def _implementation_flags(where, **flags):
     """PyTorch's implementation switches (``foreach``, ``fused``, ``capturable``,
     ``differentiable``), accepted with PyTorch's defaults and kept in the
@@ -49,6 +38,8 @@ def _implementation_flags(where, **flags):
     for the same update; scratchnet has one CPU implementation, so they change
     nothing, except ``differentiable=True`` (autograd through ``step()``), which
     is not supported: the update is written in place outside the graph."""
+    for name, value in flags.items():
+        _checks.HYPERPARAMETERS[name](where, value)
     if flags.get("differentiable"):
         raise ValueError(f"{where}: differentiable=True is not supported (step() updates the "
                          f"parameters in place, outside autograd)")
@@ -62,10 +53,11 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state = {}                 # parameter -> dict of arrays / numbers
         self.param_groups = []
-        self._check(self.defaults)
-        if isinstance(params, (Tensor, set)):
+        self._check(self.defaults, self._name)
+        if isinstance(params, (Tensor, set, dict, str)) or not hasattr(params, "__iter__"):
+            hint = " (a single group: wrap it in a list, [group])" if isinstance(params, dict) else ""
             raise TypeError(f"{self._name}: params must be an ordered iterable of Tensors or "
-                            f"dicts, got {type(params).__name__}")
+                            f"dicts, got {type(params).__name__}{hint}")
         groups = list(params)
         if not groups:
             raise ValueError(f"{self._name}: got an empty parameter list")
@@ -94,10 +86,13 @@ class Optimizer:
             raise TypeError(f"{self._name}.add_param_group: expected a dict, "
                             f"got {type(param_group).__name__}")
         group = dict(param_group)
-        params = group.get("params")
+        if "params" not in group:
+            raise ValueError(f"{self._name}: a parameter group must have a 'params' key, got a dict "
+                             f"with keys {sorted(map(str, group))}")
+        params = group["params"]
         if isinstance(params, Tensor):
             params = [params]
-        elif isinstance(params, set) or params is None:
+        elif isinstance(params, (set, dict, str)) or not hasattr(params, "__iter__"):
             raise TypeError(f"{self._name}: a group's 'params' must be a Tensor or an ordered "
                             f"sequence of Tensors, got {type(params).__name__}")
         params = list(params)
@@ -125,7 +120,7 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError(f"{self._name}: some parameters appear in more than one parameter group")
-        self._check(group)
+        self._check(group, f"{self._name}: param_groups[{len(self.param_groups)}]")
         self.param_groups.append(group)
 
     def _check_param(self, p):
@@ -139,8 +134,11 @@ class Optimizer:
         if not p.is_leaf:
             raise ValueError(f"{self._name} can't optimize a non-leaf Tensor (shape {p.shape})")
 
-    def _check(self, group):
-        """Subclasses: raise ValueError for invalid hyperparameters."""
+    def _check(self, group, where):
+        """Check (and normalise in place) the hyperparameters of ``group`` (a
+        parameter group, or the defaults) with the shared checks of ``_checks``;
+        ``where`` starts the messages. Subclasses add rules between them."""
+        _checks.hyperparameters(where, group, self.defaults)
 
     # ----------------------------------------------------------------- steps
     def zero_grad(self, set_to_none=True):

@@ -15,7 +15,7 @@ State: ``step``, ``square_avg`` (v), ``momentum_buffer`` (b, momentum > 0),
 import numpy as np
 
 from ..kernels.reference import lerp_
-from .optimizer import Optimizer, _check_nonnegative, _implementation_flags
+from .optimizer import Optimizer, _implementation_flags
 
 
 class RMSprop(Optimizer):
@@ -27,9 +27,6 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                         momentum=momentum, centered=centered, maximize=maximize, **flags)
         super().__init__(params, defaults)
-
-    def _check(self, group):
-        _check_nonnegative(group, ("lr", "eps", "momentum", "weight_decay", "alpha"), "RMSprop")
 
     def _update(self, p, grad, state, group):
         alpha, momentum, wd = group["alpha"], group["momentum"], group["weight_decay"]

@@ -10,7 +10,7 @@ weight decay lambda, at step t:
 
 State: ``momentum_buffer`` (only when momentum != 0).
 """
-from .optimizer import Optimizer, _check_nonnegative, _implementation_flags
+from .optimizer import Optimizer, _implementation_flags
 
 
 class SGD(Optimizer):
@@ -21,10 +21,10 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize, **flags))
 
-    def _check(self, group):
-        _check_nonnegative(group, ("lr", "momentum", "weight_decay"), "SGD")
+    def _check(self, group, where):
+        super()._check(group, where)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError(f"SGD: nesterov momentum requires a momentum > 0 and zero dampening, "
+            raise ValueError(f"{where}: nesterov momentum requires a momentum > 0 and zero dampening, "
                              f"got momentum={group['momentum']}, dampening={group['dampening']}")
 
     def _update(self, p, grad, state, group):

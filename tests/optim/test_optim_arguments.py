@@ -1,0 +1,195 @@
+"""Argument validation of the optimizers and schedulers: every bad argument
+is a TypeError (wrong type) or ValueError (wrong value) whose message names
+the optimizer/scheduler and the argument; valid edge values work as in torch."""
+import math
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet import optim
+from scratchnet.optim import lr_scheduler
+
+NAN, INF = float("nan"), float("inf")
+OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop"]
+
+
+def _p(n=2):
+    return sn.Tensor(np.ones(n, dtype=np.float32), requires_grad=True)
+
+
+# (optimizer, kwargs, exception, message fragment)
+BAD_HYPERPARAMETERS = [
+    (name, kw, exc, frag)
+    for name in OPTIMIZERS
+    for kw, exc, frag in [
+        (dict(lr="a"), TypeError, "lr must be a finite number >= 0, got str 'a'"),
+        (dict(lr=None), TypeError, "lr must be"),
+        (dict(lr=[0.1]), TypeError, "lr must be"),
+        (dict(lr=True), TypeError, "lr must be"),
+        (dict(lr=-0.1), ValueError, "invalid learning rate: -0.1 (lr must be"),
+        (dict(lr=NAN), ValueError, "invalid learning rate: nan"),
+        (dict(lr=INF), ValueError, "invalid learning rate: inf"),
+        (dict(weight_decay="x"), TypeError, "weight_decay must be a finite number >= 0, got str 'x'"),
+        (dict(weight_decay=True), TypeError, "weight_decay must be"),
+        (dict(weight_decay=-1.0), ValueError, "invalid weight_decay value: -1.0"),
+        (dict(weight_decay=NAN), ValueError, "invalid weight_decay value: nan"),
+        (dict(maximize="no"), TypeError, "maximize must be True or False, got str 'no'"),
+        (dict(maximize=None), TypeError, "maximize must be True or False"),
+        (dict(foreach="yes"), TypeError, "foreach must be True or False or None"),
+        (dict(differentiable=True), ValueError, "differentiable=True is not supported"),
+    ]
+] + [
+    (name, kw, exc, frag)
+    for name in ["Adam", "AdamW", "RMSprop"]
+    for kw, exc, frag in [
+        (dict(eps="e"), TypeError, "eps must be"),
+        (dict(eps=-1e-8), ValueError, "invalid epsilon value: -1e-08 (eps must be"),
+        (dict(eps=NAN), ValueError, "invalid epsilon value: nan"),
+    ]
+] + [
+    (name, kw, exc, frag)
+    for name in ["Adam", "AdamW"]
+    for kw, exc, frag in [
+        (dict(betas=0.9), TypeError, "betas must be a pair (beta1, beta2) of numbers in [0, 1), got float 0.9"),
+        (dict(betas=None), TypeError, "betas must be a pair"),
+        (dict(betas="ab"), TypeError, "betas must be a pair"),
+        (dict(betas={0.9, 0.99}), TypeError, "betas must be a pair"),
+        (dict(betas=(0.9,)), ValueError, "betas must be a pair (beta1, beta2), got 1 value"),
+        (dict(betas=(0.9, 0.99, 0.999)), ValueError, "got 3 values"),
+        (dict(betas=(1.0, 0.999)), ValueError, "invalid beta parameter at index 0: 1.0 (betas[0] must be"),
+        (dict(betas=(0.9, 1.0)), ValueError, "invalid beta parameter at index 1: 1.0"),
+        (dict(betas=(-0.1, 0.9)), ValueError, "invalid beta parameter at index 0: -0.1"),
+        (dict(betas=(0.9, NAN)), ValueError, "invalid beta parameter at index 1: nan"),
+        (dict(betas=("a", 0.9)), TypeError, "betas[0] must be a finite number in [0, 1), got str 'a'"),
+        (dict(betas=(True, 0.9)), TypeError, "betas[0] must be"),
+        (dict(amsgrad=1), TypeError, "amsgrad must be True or False, got int 1"),
+    ]
+] + [
+    ("SGD", dict(momentum="m"), TypeError, "momentum must be"),
+    ("SGD", dict(momentum=-0.5), ValueError, "invalid momentum value: -0.5"),
+    ("SGD", dict(momentum=NAN), ValueError, "invalid momentum value: nan"),
+    ("SGD", dict(momentum=0.9, dampening="d"), TypeError, "dampening must be a finite number"),
+    ("SGD", dict(momentum=0.9, dampening=NAN), ValueError, "invalid dampening value: nan"),
+    ("SGD", dict(nesterov=True), ValueError, "nesterov momentum requires a momentum > 0 and zero dampening"),
+    ("SGD", dict(nesterov=True, momentum=0.9, dampening=0.1), ValueError, "dampening=0.1"),
+    ("SGD", dict(nesterov="yes", momentum=0.9), TypeError, "nesterov must be True or False"),
+    ("RMSprop", dict(alpha="a"), TypeError, "alpha must be a finite number in [0, 1], got str 'a'"),
+    ("RMSprop", dict(alpha=-0.5), ValueError, "invalid alpha value: -0.5"),
+    ("RMSprop", dict(alpha=1.5), ValueError, "invalid alpha value: 1.5"),   # torch: NaN parameters
+    ("RMSprop", dict(alpha=NAN), ValueError, "invalid alpha value: nan"),
+    ("RMSprop", dict(momentum=-1), ValueError, "invalid momentum value: -1"),
+    ("RMSprop", dict(centered="no"), TypeError, "centered must be True or False"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,exc,fragment", BAD_HYPERPARAMETERS,
+                         ids=[f"{n}-{k}" for n, k, _, _ in BAD_HYPERPARAMETERS])
+def test_bad_hyperparameter_is_refused_naming_optimizer_and_argument(name, kwargs, exc, fragment):
+    with pytest.raises(exc) as info:
+        getattr(optim, name)([_p()], **kwargs)
+    message = str(info.value)
+    assert message.startswith(f"{name}: "), message
+    assert fragment in message, message
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("how", ["group", "add_param_group"])
+def test_bad_per_group_value_is_refused_naming_the_group(name, how):
+    cls = getattr(optim, name)
+    if how == "group":
+        with pytest.raises(TypeError, match=rf"^{name}: param_groups\[1\]: lr must be .* got str 'a'"):
+            cls([{"params": [_p()]}, {"params": [_p()], "lr": "a"}])
+        return
+    opt = cls([_p()])
+    with pytest.raises(ValueError, match=rf"^{name}: param_groups\[1\]: invalid weight_decay value: -1"):
+        opt.add_param_group({"params": [_p()], "weight_decay": -1})
+    assert len(opt.param_groups) == 1                    # left unchanged
+
+
+def test_betas_of_a_group_is_checked_and_made_a_tuple():
+    with pytest.raises(TypeError, match=r"Adam: param_groups\[0\]: betas must be a pair"):
+        optim.Adam([{"params": [_p()], "betas": 0.9}])
+    opt = optim.Adam([{"params": [_p()], "betas": [0.5, 0.6]}], betas=np.array([0.8, 0.9]))
+    assert opt.defaults["betas"] == (0.8, 0.9) and opt.param_groups[0]["betas"] == (0.5, 0.6)
+
+
+EDGE_VALUES = [
+    ("SGD", dict(lr=0)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=1.0)),
+    ("SGD", dict(lr=0.1, momentum=1.5)),                 # torch accepts momentum > 1
+    ("SGD", dict(lr=np.float32(0.1), momentum=0.9, nesterov=np.bool_(True))),
+    ("Adam", dict(betas=(0.0, 0.0))),
+    ("Adam", dict(lr=0.0, eps=0.0, weight_decay=0)),
+    ("AdamW", dict(betas=[0.9, 0.99], weight_decay=0)),
+    ("AdamW", dict(betas=np.array([0.9, 0.99]), amsgrad=True, foreach=False, fused=None)),
+    ("RMSprop", dict(alpha=0.0)),
+    ("RMSprop", dict(alpha=1.0, eps=1e-3)),
+    ("RMSprop", dict(lr=0, momentum=0.5, centered=True)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", EDGE_VALUES, ids=[f"{n}-{k}" for n, k in EDGE_VALUES])
+def test_valid_edge_values_work_like_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    init = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+    grads = [np.array([0.3, -1.0, 2.0], dtype=np.float32), np.array([-0.5, 0.25, 1.0], dtype=np.float32)]
+    p, t = sn.Tensor(init.copy(), requires_grad=True), torch.tensor(init.copy(), requires_grad=True)
+    ours = getattr(optim, name)([p], **kwargs)
+    theirs = getattr(torch.optim, name)([t], **{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                                for k, v in kwargs.items()})
+    for g in grads:
+        p.grad, t.grad = g.copy(), torch.tensor(g)
+        ours.step()
+        theirs.step()
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_step_skips_params_without_grad_and_propagates_nan_grads_like_torch(name):
+    torch = pytest.importorskip("torch")
+    ours = [_p(), _p()]
+    theirs = [torch.ones(2, requires_grad=True) for _ in range(2)]
+    opt, topt = getattr(optim, name)(ours, lr=0.1), getattr(torch.optim, name)(theirs, lr=0.1)
+    opt.step()                                       # no gradient at all: nothing moves
+    assert all(np.all(p.data == 1) for p in ours) and opt.state == {}
+    ours[0].grad = np.array([NAN, 1.0], dtype=np.float32)
+    theirs[0].grad = torch.tensor([NAN, 1.0])
+    opt.step()
+    topt.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_array_equal(p.data, t.detach().numpy())
+    assert math.isnan(ours[0].data[0]) and np.all(ours[1].data == 1)
+
+
+BAD_PARAMS = [
+    (lambda: None, TypeError, "SGD: params must be an ordered iterable of Tensors or dicts, got NoneType"),
+    (lambda: 5, TypeError, "got int"),
+    (lambda: _p(), TypeError, "got Tensor"),
+    (lambda: {_p()}, TypeError, "got set"),
+    (lambda: {"params": [_p()]}, TypeError, "got dict (a single group: wrap it in a list"),
+    (lambda: [], ValueError, "SGD: got an empty parameter list"),
+    (lambda: [1.0], TypeError, "SGD can only optimize Tensors, got float"),
+    (lambda: [_p(), {"params": [_p()]}], TypeError, "SGD can only optimize Tensors, got dict"),
+    (lambda: [{"params": [_p()]}, _p()], TypeError, "SGD.add_param_group: expected a dict, got Tensor"),
+    (lambda: [{"lr": 0.1}], ValueError, "SGD: a parameter group must have a 'params' key"),
+    (lambda: [{"params": None}], TypeError, "SGD: a group's 'params' must be a Tensor or an ordered"),
+    (lambda: [{"params": 3}], TypeError, "got int"),
+    (lambda: (lambda t: [{"params": [t]}, {"params": [t]}])(_p()), ValueError,
+     "SGD: some parameters appear in more than one parameter group"),
+]
+
+
+@pytest.mark.parametrize("params,exc,fragment", BAD_PARAMS, ids=[f[2][:40] for f in BAD_PARAMS])
+def test_bad_params_are_refused_naming_the_optimizer(params, exc, fragment):
+    with pytest.raises(exc) as info:
+        optim.SGD(params(), lr=0.1)
+    assert fragment in str(info.value), str(info.value)
+
+
+def test_duplicate_param_in_a_group_warns_like_torch_and_empty_group_is_accepted():
+    t = _p()
+    with pytest.warns(UserWarning, match="SGD: a parameter group holds duplicate parameters"):
+        optim.SGD([t, t], lr=0.1)
+    opt = optim.SGD([{"params": [_p()]}, {"params": []}], lr=0.1)     # torch accepts it too
+    assert len(opt.param_groups) == 2 and opt.param_groups[1]["params"] == []
