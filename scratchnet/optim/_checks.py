@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..dtypes import is_int, is_real
+from ..dtypes import is_int, is_real  # noqa: F401 (is_real: used by the schedulers)
 
 
 def _show(value, typed=False):
@@ -22,22 +22,24 @@ def _show(value, typed=False):
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def number(where, name, value, low=None, high=None, high_open=False, label=None):
-    """``value`` if it is a finite real number in [low, high] (or [low, high)
-    with ``high_open``); TypeError for a non-number, ValueError otherwise.
+def number(where, name, value, low=None, high=None, high_open=False, label=None, low_open=False):
+    """``value`` if it is a finite real number in [low, high] (open at either
+    end with ``low_open`` / ``high_open``; no bound when None); TypeError for a non-number, ValueError otherwise.
     ``label`` (e.g. "learning rate", PyTorch's word) names the value in the
     ValueError, which also names the argument."""
     if low is not None and high is not None:
         want = f"a finite number in [{low}, {high}{')' if high_open else ']'}"
     elif low is not None:
-        want = f"a finite number >= {low}"
+        want = f"a finite number {'>' if low_open else '>='} {low}"
     else:
         want = "a finite number"
     if not is_real(value):
         raise TypeError(f"{where}: {name} must be {want}, got {_show(value)}")
-    if not math.isfinite(value) or (low is not None and value < low) or \
+    if not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or \
             (high is not None and (value >= high if high_open else value > high)):
-        raise ValueError(f"{where}: invalid {label or name}: {_show(value)} ({name} must be {want})")
+        if label:          # PyTorch's wording ("invalid learning rate: -1"), then the argument
+            raise ValueError(f"{where}: invalid {label}: {_show(value)} ({name} must be {want})")
+        raise ValueError(f"{where}: {name} must be {want}, got {_show(value)}")
     return value
 
 
@@ -46,7 +48,7 @@ def integer(where, name, value, least):
     if not is_int(value):
         raise TypeError(f"{where}: {name} must be an int >= {least}, got {_show(value, True)}")
     if value < least:
-        raise ValueError(f"{where}: invalid {name}: {value} ({name} must be an int >= {least})")
+        raise ValueError(f"{where}: {name} must be an int >= {least}, got {value}")
     return int(value)
 
 

@@ -32,6 +32,7 @@ which ``step(epoch)`` (deprecated in PyTorch, with a warning) uses directly.
 import math
 import warnings
 
+from . import _checks
 from .optimizer import Optimizer
 
 
@@ -42,14 +43,15 @@ class LRScheduler:
 
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: expected an Optimizer, "
+            raise TypeError(f"{self._where}: expected an Optimizer, "
                             f"got {type(optimizer).__name__}")
+        last_epoch = _checks.integer(self._where, "last_epoch", last_epoch, -1)
         self.optimizer = optimizer
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise ValueError(f"{type(self).__name__}: param_groups[{i}] has no 'initial_lr'; "
+                raise ValueError(f"{self._where}: param_groups[{i}] has no 'initial_lr'; "
                                  f"resuming with last_epoch={last_epoch} needs it")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
@@ -57,6 +59,10 @@ class LRScheduler:
         self._is_initial = True          # the constructor's step keeps the chainable lrs as they are
         self.step()
         self._is_initial = False
+
+    @property
+    def _where(self):
+        return type(self).__name__
 
     def lr_at(self, base_lr, epoch, group_index):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -81,7 +87,7 @@ class LRScheduler:
             self.last_epoch += 1
             values = self.get_lr()
         else:
-            warnings.warn(f"{type(self).__name__}.step(epoch) is deprecated (as in PyTorch): call "
+            warnings.warn(f"{self._where}.step(epoch) is deprecated (as in PyTorch): call "
                           f"step() without an epoch; with one the closed form is used",
                           UserWarning, stacklevel=2)
             self.last_epoch = epoch
@@ -100,6 +106,9 @@ class LRScheduler:
                 if k != "optimizer" and not callable(v) and k != "lr_lambdas"}
 
     def load_state_dict(self, state_dict):
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{self._where}.load_state_dict: expected a dict (from state_dict()), "
+                            f"got {type(state_dict).__name__}")
         self.__dict__.update(state_dict)
 
 
@@ -107,9 +116,8 @@ class StepLR(LRScheduler):
     """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        if step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size}")
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size = _checks.integer("StepLR", "step_size", step_size, 1)
+        self.gamma = _checks.number("StepLR", "gamma", gamma, 0, low_open=True)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -125,7 +133,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch."""
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
-        self.gamma = gamma
+        self.gamma = _checks.number("ExponentialLR", "gamma", gamma, 0, low_open=True)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -141,9 +149,8 @@ class CosineAnnealingLR(LRScheduler):
     """Cosine from base_lr (epoch 0) to ``eta_min`` (epoch ``T_max``), periodic after."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        if T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max = _checks.integer("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = _checks.number("CosineAnnealingLR", "eta_min", eta_min, 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -171,21 +178,37 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = list(lr_lambda)
         else:
             self.lr_lambdas = [lr_lambda] * n
+        for i, f in enumerate(self.lr_lambdas):
+            if not callable(f):
+                which = f"lr_lambda[{i}]" if isinstance(lr_lambda, (list, tuple)) else "lr_lambda"
+                raise TypeError(f"LambdaLR: {which} must be a function of the epoch (or a list of "
+                                f"them, one per parameter group), got {type(f).__name__}")
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, base_lr, epoch, group_index):
-        return base_lr * self.lr_lambdas[group_index](epoch)
+        factor = self.lr_lambdas[group_index](epoch)
+        if not _checks.is_real(factor):
+            raise TypeError(f"LambdaLR: lr_lambda({epoch}) returned {type(factor).__name__} "
+                            f"{factor!r}, expected a number (the lr multiplier)")
+        return base_lr * factor
 
 
 class WarmupCosineLR(LRScheduler):
     """nanoGPT's schedule (see the module docstring); ``min_lr`` is absolute."""
 
     def __init__(self, optimizer, warmup_steps, total_steps, min_lr=0.0, last_epoch=-1):
-        if warmup_steps < 0 or total_steps < warmup_steps:
+        warmup_steps = _checks.integer("warmup_cosine", "warmup_steps", warmup_steps, 0)
+        total_steps = _checks.integer("warmup_cosine", "total_steps", total_steps, 0)
+        min_lr = _checks.number("warmup_cosine", "min_lr", min_lr, 0)
+        if total_steps < warmup_steps:
             raise ValueError(f"warmup_cosine: need 0 <= warmup_steps <= total_steps, got "
                              f"warmup_steps={warmup_steps}, total_steps={total_steps}")
         self.warmup_steps, self.total_steps, self.min_lr = warmup_steps, total_steps, min_lr
         super().__init__(optimizer, last_epoch)
+
+    @property
+    def _where(self):
+        return "warmup_cosine"
 
     def lr_at(self, base_lr, it, group_index):
         if it < self.warmup_steps:

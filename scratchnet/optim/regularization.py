@@ -9,16 +9,22 @@ directly (decoupled), which no penalty reproduces.
 """
 from .. import ops
 from ..tensor import Tensor
+from . import _checks
 
 
 def _penalty(parameters, weight, term, where):
     if isinstance(parameters, Tensor):
         parameters = [parameters]
+    if isinstance(parameters, (set, dict, str)) or not hasattr(parameters, "__iter__"):
+        raise TypeError(f"{where}: parameters must be a Tensor or an ordered iterable of Tensors, "
+                        f"got {type(parameters).__name__}")
     params = list(parameters)
-    if weight < 0:
-        raise ValueError(f"{where}: weight must be >= 0, got {weight}")
+    _checks.number(where, "weight", weight, 0)
     if not params:
         raise ValueError(f"{where}: got an empty parameter list")
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{where}: parameters must be Tensors, got {type(p).__name__}")
     total = term(params[0]).sum()
     for p in params[1:]:
         total = total + term(p).sum()

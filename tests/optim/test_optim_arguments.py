@@ -193,3 +193,86 @@ def test_duplicate_param_in_a_group_warns_like_torch_and_empty_group_is_accepted
         optim.SGD([t, t], lr=0.1)
     opt = optim.SGD([{"params": [_p()]}, {"params": []}], lr=0.1)     # torch accepts it too
     assert len(opt.param_groups) == 2 and opt.param_groups[1]["params"] == []
+
+
+# ------------------------------------------------------------- schedulers
+def _opt():
+    return optim.SGD([_p()], lr=0.1)
+
+
+BAD_SCHEDULERS = [
+    ("StepLR", lambda o: lr_scheduler.StepLR(None, 3), TypeError, "StepLR: expected an Optimizer, got NoneType"),
+    ("StepLR", lambda o: lr_scheduler.StepLR([_p()], 3), TypeError, "StepLR: expected an Optimizer, got list"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 0), ValueError, "StepLR: step_size must be an int >= 1, got 0"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, -2), ValueError, "step_size must be an int >= 1"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2.5), TypeError, "step_size must be an int >= 1, got float 2.5"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, "a"), TypeError, "step_size must be"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, None), TypeError, "step_size must be"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, True), TypeError, "step_size must be"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2, gamma=0), ValueError, "StepLR: gamma must be a finite number > 0, got 0"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2, gamma=-0.5), ValueError, "gamma must be a finite number > 0"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2, gamma="a"), TypeError, "gamma must be"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2, gamma=NAN), ValueError, "gamma must be"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2, last_epoch=-2), ValueError,
+     "StepLR: last_epoch must be an int >= -1, got -2"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2, last_epoch=1.5), TypeError, "last_epoch must be an int"),
+    ("StepLR", lambda o: lr_scheduler.StepLR(o, 2, last_epoch=3), ValueError, "has no 'initial_lr'"),
+    ("ExponentialLR", lambda o: lr_scheduler.ExponentialLR(o, None), TypeError, "gamma must be"),
+    ("ExponentialLR", lambda o: lr_scheduler.ExponentialLR(o, 0.0), ValueError, "gamma must be a finite number > 0"),
+    ("ExponentialLR", lambda o: lr_scheduler.ExponentialLR(o, INF), ValueError, "gamma must be"),
+    ("CosineAnnealingLR", lambda o: lr_scheduler.CosineAnnealingLR(o, 0), ValueError, "T_max must be an int >= 1, got 0"),
+    ("CosineAnnealingLR", lambda o: lr_scheduler.CosineAnnealingLR(o, "a"), TypeError, "T_max must be"),
+    ("CosineAnnealingLR", lambda o: lr_scheduler.CosineAnnealingLR(o, 10, eta_min=-1), ValueError,
+     "eta_min must be a finite number >= 0, got -1"),
+    ("CosineAnnealingLR", lambda o: lr_scheduler.CosineAnnealingLR(o, 10, eta_min=None), TypeError, "eta_min must be"),
+    ("LambdaLR", lambda o: lr_scheduler.LambdaLR(o, 3), TypeError, "LambdaLR: lr_lambda must be a function"),
+    ("LambdaLR", lambda o: lr_scheduler.LambdaLR(o, [None]), TypeError, "lr_lambda[0] must be a function"),
+    ("LambdaLR", lambda o: lr_scheduler.LambdaLR(o, [lambda e: 1, lambda e: 1]), ValueError,
+     "LambdaLR: expected 1 lr_lambdas, got 2"),
+    ("LambdaLR", lambda o: lr_scheduler.LambdaLR(o, lambda e: "x"), TypeError, "lr_lambda(0) returned str 'x'"),
+    ("warmup_cosine", lambda o: lr_scheduler.warmup_cosine(o, -1, 5), ValueError, "warmup_steps must be an int >= 0"),
+    ("warmup_cosine", lambda o: lr_scheduler.warmup_cosine(o, 1.5, 5), TypeError, "warmup_steps must be an int"),
+    ("warmup_cosine", lambda o: lr_scheduler.warmup_cosine(o, 1, "5"), TypeError, "total_steps must be an int"),
+    ("warmup_cosine", lambda o: lr_scheduler.warmup_cosine(o, 10, 5), ValueError, "warmup_steps <= total_steps"),
+    ("warmup_cosine", lambda o: lr_scheduler.warmup_cosine(o, 1, 5, min_lr=-0.1), ValueError, "min_lr must be"),
+    ("warmup_cosine", lambda o: lr_scheduler.warmup_cosine(o, 1, 5).load_state_dict([1]), TypeError,
+     "warmup_cosine.load_state_dict: expected a dict"),
+]
+
+
+@pytest.mark.parametrize("name,call,exc,fragment", BAD_SCHEDULERS, ids=[f"{b[0]}-{b[3][:30]}" for b in BAD_SCHEDULERS])
+def test_bad_scheduler_argument_is_refused_naming_scheduler_and_argument(name, call, exc, fragment):
+    opt = _opt()
+    with pytest.raises(exc) as info:
+        call(opt)
+    assert str(info.value).startswith(f"{name}"), str(info.value)
+    assert fragment in str(info.value), str(info.value)
+
+
+def test_valid_scheduler_edge_values_work_like_torch():
+    torch = pytest.importorskip("torch")
+    cases = [("StepLR", dict(step_size=1, gamma=2.0)), ("ExponentialLR", dict(gamma=1.0)),
+             ("CosineAnnealingLR", dict(T_max=1, eta_min=0)), ("CosineAnnealingLR", dict(T_max=3, eta_min=0.5))]
+    for name, kwargs in cases:
+        ours = getattr(lr_scheduler, name)(opt := _opt(), **kwargs)
+        theirs = getattr(torch.optim.lr_scheduler, name)(
+            topt := torch.optim.SGD([torch.ones(2, requires_grad=True)], lr=0.1), **kwargs)
+        for _ in range(5):
+            opt.step(), topt.step(), ours.step(), theirs.step()
+            np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+    sched = lr_scheduler.warmup_cosine(_opt(), 0, 0)           # no warm-up, no decay: min_lr throughout
+    assert sched.get_last_lr() == [0.0]
+
+
+@pytest.mark.parametrize("fn", ["l1_penalty", "l2_penalty"])
+def test_bad_penalty_arguments(fn):
+    penalty = getattr(optim, fn)
+    with pytest.raises(TypeError, match=rf"{fn}: weight must be a finite number >= 0, got str 'a'"):
+        penalty([_p()], "a")
+    with pytest.raises(ValueError, match=rf"{fn}: weight must be a finite number >= 0, got nan"):
+        penalty([_p()], NAN)
+    with pytest.raises(TypeError, match=rf"{fn}: parameters must be Tensors, got float"):
+        penalty([1.0], 0.1)
+    with pytest.raises(TypeError, match=rf"{fn}: parameters must be a Tensor or an ordered iterable"):
+        penalty(None, 0.1)
+    assert penalty(_p(), 0).item() == 0.0
