@@ -18,6 +18,9 @@ from .optimizer import Optimizer, _implementation_flags
 
 
 class Adam(Optimizer):
+    _state_names = frozenset(("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+    _required_state = ("step", "exp_avg", "exp_avg_sq")
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):

@@ -186,33 +186,88 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Restore hyperparameters and state saved by ``state_dict()`` (also
-        after a trip through ``sn.save`` / ``sn.load``)."""
-        saved = state_dict["param_groups"]
+        after a trip through ``sn.save`` / ``sn.load``). Everything is checked
+        first: a state dict of the wrong layout, sizes or values, or one saved
+        by another optimizer, is refused and leaves the optimizer unchanged."""
+        where = f"{self._name}.load_state_dict"
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{where}: expected a dict (from state_dict()), got {type(state_dict).__name__}")
+        for key in ("state", "param_groups"):
+            if key not in state_dict:
+                raise ValueError(f"{where}: the state dict has no {key!r} (expected the dict of "
+                                 f"state_dict(), with 'state' and 'param_groups')")
+        saved, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved, (list, tuple)) or not all(isinstance(g, dict) and "params" in g
+                                                           for g in saved):
+            raise ValueError(f"{where}: 'param_groups' must be a list of dicts with 'params', "
+                             f"got {type(saved).__name__}")
+        if not isinstance(saved_state, dict):
+            raise ValueError(f"{where}: 'state' must be a dict, got {type(saved_state).__name__}")
         if len(saved) != len(self.param_groups):
-            raise ValueError(f"{self._name}.load_state_dict: the state dict has {len(saved)} "
+            raise ValueError(f"{where}: the state dict has {len(saved)} "
                              f"parameter groups, the optimizer has {len(self.param_groups)}")
-        params = {}
+        params, groups = {}, []
         for i, (group, old) in enumerate(zip(self.param_groups, saved)):
             if len(old["params"]) != len(group["params"]):
-                raise ValueError(f"{self._name}.load_state_dict: parameter group {i} has "
+                raise ValueError(f"{where}: parameter group {i} has "
                                  f"{len(old['params'])} parameters in the state dict, "
                                  f"{len(group['params'])} in the optimizer")
-            params.update(zip((int(k) for k in old["params"]), group["params"]))
+            params.update(zip((self._index(where, k) for k in old["params"]), group["params"]))
+            missing = [k for k in self.defaults if k not in old and k not in self._optional_hyperparameters]
+            if missing:
+                raise ValueError(f"{where}: param_groups[{i}] of the state dict has no {missing[0]!r}, "
+                                 f"which {self._name} needs (was it saved by another optimizer?)")
+            new = self._restore_group(group, old)
+            self._check(new, f"{where}: param_groups[{i}]")
+            groups.append(new)
         state = {}
-        for key, values in state_dict["state"].items():
-            if int(key) not in params:
-                raise ValueError(f"{self._name}.load_state_dict: state for parameter {key}, "
+        for key, values in saved_state.items():
+            index = self._index(where, key)
+            if index not in params:
+                raise ValueError(f"{where}: state for parameter {key}, "
                                  f"which no parameter group lists")
-            p = params[int(key)]
+            if not isinstance(values, dict):
+                raise ValueError(f"{where}: the state of parameter {key} must be a dict, "
+                                 f"got {type(values).__name__}")
+            unknown = [n for n in values if self._state_names is not None and n not in self._state_names]
+            if unknown:
+                raise ValueError(f"{where}: the state of parameter {key} holds {unknown[0]!r}, which "
+                                 f"{self._name} does not keep (was it saved by another optimizer?)")
+            lacking = [n for n in self._required_state if values and n not in values]
+            if lacking:
+                raise ValueError(f"{where}: the state of parameter {key} has no {lacking[0]!r}, "
+                                 f"which {self._name} needs")
+            p = params[index]
             state[p] = {name: self._state_value(p, name, v) for name, v in values.items()}
         self.state = state
-        self.param_groups = [self._restore_group(group, old)
-                             for group, old in zip(self.param_groups, saved)]
+        self.param_groups = groups
+
+    # hyperparameters a saved group may lack (PyTorch added them over time and fills
+    # them in the same way): they keep the optimizer's current values
+    _optional_hyperparameters = frozenset({"foreach", "fused", "capturable", "differentiable",
+                                           "maximize", "decoupled_weight_decay"})
+    _state_names = None        # subclasses: the per-parameter state entries they keep,
+    _required_state = ()       # and those a non-empty state must hold
+
+    @staticmethod
+    def _index(where, key):
+        """A parameter index of the state dict (an int, or its string after a JSON trip)."""
+        try:
+            return int(key)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: parameter indices must be ints, got {key!r}") from None
 
     def _state_value(self, p, name, value):
         """A saved state entry as an array of the parameter's dtype and shape."""
-        if name == "step" or not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-            return value.item() if isinstance(value, (np.generic, np.ndarray)) else value
+        if name == "step":
+            value = value.item() if isinstance(value, (np.generic, np.ndarray)) and np.size(value) == 1 \
+                else value
+            if not _checks.is_real(value) or not value >= 0:
+                raise ValueError(f"{self._name}.load_state_dict: state 'step' must be a number "
+                                 f">= 0, got {value!r}")
+            return value
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
+            return value.item() if isinstance(value, np.generic) else value
         if value.shape != p.shape:
             raise ValueError(f"{self._name}.load_state_dict: state '{name}' has shape "
                              f"{value.shape}, the parameter has shape {p.shape}")
@@ -223,6 +278,9 @@ class Optimizer:
         """The saved hyperparameters with this optimizer's params (lists that
         were tuples, like ``betas``, become tuples again)."""
         new = {k: v for k, v in old.items() if k != "params"}
+        for k, v in group.items():
+            if k not in new and k != "params":
+                new[k] = v
         for k, v in new.items():
             if isinstance(group.get(k), tuple) and isinstance(v, list):
                 new[k] = tuple(v)

@@ -14,6 +14,8 @@ from .optimizer import Optimizer, _implementation_flags
 
 
 class SGD(Optimizer):
+    _state_names = frozenset(("momentum_buffer",))
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False, fused=None):
         flags = _implementation_flags("SGD", foreach=foreach, differentiable=differentiable, fused=fused)

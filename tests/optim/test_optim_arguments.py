@@ -276,3 +276,83 @@ def test_bad_penalty_arguments(fn):
     with pytest.raises(TypeError, match=rf"{fn}: parameters must be a Tensor or an ordered iterable"):
         penalty(None, 0.1)
     assert penalty(_p(), 0).item() == 0.0
+
+
+# ------------------------------------------------------------- load_state_dict
+def _trained(name, **kwargs):
+    p = _p()
+    opt = getattr(optim, name)([p], lr=0.1, **kwargs)
+    p.grad = np.ones(2, dtype=np.float32)
+    opt.step()
+    return opt
+
+
+def _edited(sd, fn):
+    fn(sd)
+    return sd
+
+
+BAD_STATE_DICTS = [
+    ("SGD", lambda sd: [1], TypeError, "SGD.load_state_dict: expected a dict (from state_dict()), got list"),
+    ("SGD", lambda sd: {}, ValueError, "SGD.load_state_dict: the state dict has no 'state'"),
+    ("SGD", lambda sd: {"state": {}}, ValueError, "has no 'param_groups'"),
+    ("SGD", lambda sd: {"state": [], "param_groups": sd["param_groups"]}, ValueError, "'state' must be a dict"),
+    ("SGD", lambda sd: {"state": {}, "param_groups": [{"lr": 0.1}]}, ValueError,
+     "'param_groups' must be a list of dicts with 'params'"),
+    ("SGD", lambda sd: _edited(sd, lambda d: d["param_groups"].append(dict(d["param_groups"][0]))), ValueError,
+     "the state dict has 2 parameter groups, the optimizer has 1"),
+    ("SGD", lambda sd: _edited(sd, lambda d: d["state"].update(a={})), ValueError,
+     "parameter indices must be ints, got 'a'"),
+    ("SGD", lambda sd: _edited(sd, lambda d: d["state"].update({5: {}})), ValueError,
+     "state for parameter 5, which no parameter group lists"),
+    ("SGD", lambda sd: _edited(sd, lambda d: d["param_groups"][0].update(lr="x")), TypeError,
+     "SGD.load_state_dict: param_groups[0]: lr must be"),
+    ("SGD", lambda sd: _edited(sd, lambda d: d["param_groups"][0].update(lr=-1.0)), ValueError,
+     "SGD.load_state_dict: param_groups[0]: invalid learning rate: -1.0"),
+    ("SGD", lambda sd: _edited(sd, lambda d: d["state"][0].update(momentum_buffer=np.ones(3))), ValueError,
+     "state 'momentum_buffer' has shape (3,), the parameter has shape (2,)"),
+    ("SGD", lambda sd: _trained("Adam").state_dict(), ValueError,
+     "SGD.load_state_dict: param_groups[0] of the state dict has no 'momentum', which SGD needs "
+     "(was it saved by another optimizer?)"),
+    ("Adam", lambda sd: _trained("SGD", momentum=0.9).state_dict(), ValueError,
+     "Adam.load_state_dict: param_groups[0] of the state dict has no 'betas'"),
+    ("Adam", lambda sd: _edited(sd, lambda d: d["state"][0].update(momentum_buffer=np.ones(2))), ValueError,
+     "the state of parameter 0 holds 'momentum_buffer', which Adam does not keep"),
+    ("Adam", lambda sd: _edited(sd, lambda d: d["state"][0].pop("exp_avg")), ValueError,
+     "the state of parameter 0 has no 'exp_avg', which Adam needs"),
+    ("Adam", lambda sd: _edited(sd, lambda d: d["state"][0].update(step="1")), ValueError,
+     "state 'step' must be a number >= 0"),
+    ("Adam", lambda sd: _edited(sd, lambda d: d["param_groups"][0].update(betas=0.9)), TypeError,
+     "Adam.load_state_dict: param_groups[0]: betas must be a pair"),
+    ("RMSprop", lambda sd: _trained("Adam").state_dict(), ValueError, "has no 'alpha'"),
+]
+
+
+@pytest.mark.parametrize("name,make,exc,fragment", BAD_STATE_DICTS, ids=[b[3][:45] for b in BAD_STATE_DICTS])
+def test_bad_state_dict_is_refused_and_the_optimizer_is_left_unchanged(name, make, exc, fragment):
+    opt = _trained(name, **(dict(momentum=0.9) if name == "SGD" else {}))
+    before = opt.state_dict()
+    bad = make(opt.state_dict())
+    with pytest.raises(exc) as info:
+        opt.load_state_dict(bad)
+    assert fragment in str(info.value), str(info.value)
+    after = opt.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    for i, s in before["state"].items():
+        assert set(after["state"][i]) == set(s)
+        for k, v in s.items():
+            np.testing.assert_array_equal(after["state"][i][k], v)
+
+
+def test_state_dict_without_the_newer_flags_loads_like_torch():
+    """A saved group without maximize/foreach/... (older PyTorch, older scratchnet) keeps
+    the optimizer's values for them, as PyTorch's __setstate__ does."""
+    opt = _trained("AdamW", maximize=True)
+    sd = opt.state_dict()
+    for g in sd["param_groups"]:
+        for k in ("maximize", "foreach", "fused", "capturable", "differentiable", "decoupled_weight_decay"):
+            del g[k]
+    sd["param_groups"][0]["lr"] = 0.5
+    opt.load_state_dict(sd)
+    group = opt.param_groups[0]
+    assert group["lr"] == 0.5 and group["maximize"] is True and group["decoupled_weight_decay"] is True
