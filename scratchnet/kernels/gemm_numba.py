@@ -10,7 +10,10 @@ time slice (a softmax that takes 0.27 ms on two threads took 7 ms right after
 a NumPy product).  So scratchnet runs its products on the same pool as its
 kernels: the output is cut into ``nblocks`` row blocks (or column blocks when
 it is wider than tall), and each thread of the pool calls single-threaded BLAS
-(SciPy's, through Numba) on its block.  Measured on the 2-core machine for the
+(SciPy's, through Numba) on its block, or, for a float32 product of at least
+``TILES_MIN_ROWS`` rows on a CPU with AVX-512, scratchnet's own product with
+a register tile (``tiles.py``; 0.83-0.96x OpenBLAS's time on the baby GPT's
+products, one thread).  Measured on the 2-core machine for the
 51 Linear products of one baby-GPT training step, run back to back: 14.4-14.5
 ms blocked on the pool against 12.8-14.1 ms for NumPy's np.matmul on
 OpenBLAS's two threads (18.5-18.7 against 17.6-18.1 ms with the caches
@@ -50,7 +53,9 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
+
+from . import tiles
 
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -96,28 +101,39 @@ def _xgemm(typingctx, transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, 
 
 
 @njit(**_JIT)
-def _gemm_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1):
-    """out[r0:r1, c0:c1] = (op(a) @ op(b))[r0:r1, c0:c1] with one BLAS call (see module docstring)."""
+def _blas_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1):
+    """out[r0:r1, c0:c1] = op(a)[r0:r1, k0:k1] @ op(b)[k0:k1, c0:c1] with one
+    BLAS call (see module docstring): each slice is an offset into its
+    operand, the leading dimensions unchanged.  Returns BLAS's status."""
     M, N = out.shape
     K = a.shape[0] if trans_a else a.shape[1]
     return _xgemm(ord("T") if trans_b else ord("N"), ord("T") if trans_a else ord("N"),
-                  c1 - c0, r1 - r0, K,
-                  b, c0 * K if trans_b else c0, K if trans_b else N,
-                  a, r0 if trans_a else r0 * K, M if trans_a else K,
+                  c1 - c0, r1 - r0, k1 - k0,
+                  b, c0 * K + k0 if trans_b else k0 * N + c0, K if trans_b else N,
+                  a, k0 * M + r0 if trans_a else r0 * K + k0, M if trans_a else K,
                   out, r0 * N + c0, N)
 
 
-@njit(**_JIT)
-def _gemm_k_slice(a, b, out, trans_a, trans_b, k0, k1):
-    """out = op(a)[:, k0:k1] @ op(b)[k0:k1, :] with one BLAS call: a slice of the
-    inner dimension is an offset into each operand, its leading dimension unchanged."""
-    M, N = out.shape
-    K = a.shape[0] if trans_a else a.shape[1]
-    return _xgemm(ord("T") if trans_b else ord("N"), ord("T") if trans_a else ord("N"),
-                  N, M, k1 - k0,
-                  b, k0 if trans_b else k0 * N, K if trans_b else N,
-                  a, k0 * M if trans_a else k0, M if trans_a else K,
-                  out, 0, N)
+def _block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1, use_tiles):
+    """out[r0:r1, c0:c1] = op(a)[r0:r1, k0:k1] @ op(b)[k0:k1, c0:c1]: by
+    ``tiles.product`` for float32 operands when ``use_tiles``, else one BLAS
+    call; returns the number of failed calls (compiled via overload)."""
+    raise NotImplementedError
+
+
+@overload(_block)
+def _ol_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1, use_tiles):
+    if a.dtype == b.dtype == out.dtype == types.float32:
+        def both(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1, use_tiles):
+            if use_tiles:
+                tiles.product(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1)
+                return 0
+            return int(_blas_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1) != 0)
+        return both
+
+    def blas_only(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1, use_tiles):
+        return int(_blas_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, k0, k1) != 0)
+    return blas_only
 
 
 @njit(**_JIT)
@@ -129,28 +145,30 @@ def _block_bounds(M, N, t, nblocks):
 
 
 @njit(parallel=True, **_JIT)
-def _gemm_parallel(a, b, out, trans_a, trans_b, nblocks):
-    """The blocks of out, one BLAS call each, in parallel; returns the number of failed calls."""
+def _gemm_parallel(a, b, out, trans_a, trans_b, nblocks, use_tiles):
+    """The blocks of out, one _block each, in parallel; returns the number of failed calls."""
     M, N = out.shape
+    K = a.shape[0] if trans_a else a.shape[1]
     failed = 0
     for t in prange(nblocks):
         r0, r1, c0, c1 = _block_bounds(M, N, t, nblocks)
-        failed += _gemm_block(a, b, out, trans_a, trans_b, r0, r1, c0, c1) != 0
+        failed += _block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, 0, K, use_tiles)
     return failed
 
 
 @njit(parallel=True, **_JIT)
-def _gemm_split_k(a, b, out, partials, trans_a, trans_b, nblocks):
+def _gemm_split_k(a, b, out, partials, trans_a, trans_b, nblocks, use_tiles):
     """out = sum over t of op(a)[:, K_t] @ op(b)[K_t, :], the inner dimension cut
     into ``nblocks`` slices K_t: slice 0 into out, slice t into partials[t - 1]
-    (nblocks - 1, M, N), one BLAS call each, in parallel; then the partials are
+    (nblocks - 1, M, N), one _block each, in parallel; then the partials are
     added into out, in row bands, in parallel.  Returns the number of failed calls."""
     K = a.shape[0] if trans_a else a.shape[1]
+    M, N = out.shape
     failed = 0
     for t in prange(nblocks):
         dest = out if t == 0 else partials[t - 1]
-        failed += _gemm_k_slice(a, b, dest, trans_a, trans_b, K * t // nblocks, K * (t + 1) // nblocks) != 0
-    M, N = out.shape
+        failed += _block(a, b, dest, trans_a, trans_b, 0, M, 0, N, K * t // nblocks, K * (t + 1) // nblocks,
+                         use_tiles)
     for t in prange(nblocks):
         for i in range(M * t // nblocks, M * (t + 1) // nblocks):
             for p in range(nblocks - 1):
@@ -170,15 +188,16 @@ def _bmm_parallel(a, b, out, trans_a, trans_b, nblocks):
     for i in prange(T * nblocks):
         t, blk = i // nblocks, i % nblocks
         r0, r1, c0, c1 = _block_bounds(M, N, blk, nblocks)
-        failed += _gemm_block(a[t if a.shape[0] > 1 else 0], b[t if b.shape[0] > 1 else 0], out[t],
-                              trans_a, trans_b, r0, r1, c0, c1) != 0
+        at, bt = a[t if a.shape[0] > 1 else 0], b[t if b.shape[0] > 1 else 0]
+        failed += _blas_block(at, bt, out[t], trans_a, trans_b, r0, r1, c0, c1, 0,
+                              at.shape[0] if trans_a else at.shape[1]) != 0
     return failed
 
 
 @njit(**_JIT)
-def _gemm_serial(a, b, out, trans_a, trans_b):
+def _gemm_serial(a, b, out, trans_a, trans_b, use_tiles=False):
     M, N = out.shape
-    return _gemm_block(a, b, out, trans_a, trans_b, 0, M, 0, N)
+    return _block(a, b, out, trans_a, trans_b, 0, M, 0, N, 0, a.shape[0] if trans_a else a.shape[1], use_tiles)
 
 
 # ----------------------------------------------------------------------------
@@ -276,7 +295,7 @@ def _check(failed):
         raise RuntimeError("gemm: SciPy's BLAS could not be called from Numba")
 
 
-def gemm(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, split_k=None):
+def gemm(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, split_k=None, tiled=None):
     """op(a) @ op(b) for C-contiguous 2-D float32/float64 arrays of one dtype,
     a (M, K) or (K, M) if trans_a, b (K, N) or (N, K) if trans_b; K > 0.
     ``nblocks`` defaults to Numba's thread count; ``out``: a C-contiguous
@@ -286,7 +305,7 @@ def gemm(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, split_k=Non
     _warm_up(a.dtype)
     previous = _one_blas_thread()
     try:
-        return gemm_in_pool(a, b, trans_a, trans_b, nblocks, out, split_k)
+        return gemm_in_pool(a, b, trans_a, trans_b, nblocks, out, split_k, tiled)
     finally:
         _restore_blas_threads(previous)
 
@@ -302,11 +321,28 @@ def split_inner(M, N, K):
     return 2 * K >= 3 * max(M, N)
 
 
-def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, split_k=None):
+# Products of at least this many output rows are computed by tiles.product
+# (float32, AVX-512) instead of BLAS: each block packs all of op(b) it
+# needs, which pays off only over enough rows (a recurrent layer's per-step
+# product has as many rows as the batch, 32 in the char-LM benchmark; BLAS
+# keeps those).  The choice depends on the whole product, not on its blocks,
+# so that the result does not change with the number of threads.
+TILES_MIN_ROWS = 64
+_TILES = tiles.available()
+
+
+def use_tiles(dtype, rows):
+    """Whether a product with ``rows`` output rows of ``dtype`` goes to tiles.product."""
+    return _TILES and dtype == np.float32 and rows >= TILES_MIN_ROWS
+
+
+def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, split_k=None, tiled=None):
     """gemm, for callers already inside ``pool_blas``.  ``split_k``: cut the inner
     dimension (True) or the output (False); default ``split_inner``.  Cutting
     the inner dimension adds the blocks' partial sums, so its result differs
-    from a single call in the last bits and depends on the number of blocks."""
+    from a single call in the last bits and depends on the number of blocks.
+    ``tiled``: compute the blocks with tiles.product (True) or BLAS (False);
+    default ``use_tiles``."""
     M, K = (a.shape[::-1] if trans_a else a.shape)
     N = b.shape[0] if trans_b else b.shape[1]
     if out is None:
@@ -315,13 +351,16 @@ def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, spl
     if split_k is None:
         split_k = split_inner(M, N, K)
     nblocks = min(nblocks, K if split_k else max(M, N))
+    if tiled is None:
+        tiled = use_tiles(a.dtype, M)
+    tiled = bool(tiled) and a.dtype == np.float32
     if nblocks == 1:
-        _check(_gemm_serial(a, b, out, trans_a, trans_b))
+        _check(_gemm_serial(a, b, out, trans_a, trans_b, tiled))
     elif split_k:
         partials = np.empty((nblocks - 1, M, N), dtype=a.dtype)
-        _check(_gemm_split_k(a, b, out, partials, trans_a, trans_b, nblocks))
+        _check(_gemm_split_k(a, b, out, partials, trans_a, trans_b, nblocks, tiled))
     else:
-        _check(_gemm_parallel(a, b, out, trans_a, trans_b, nblocks))
+        _check(_gemm_parallel(a, b, out, trans_a, trans_b, nblocks, tiled))
     return out
 
 
