@@ -10,8 +10,8 @@ time slice (a softmax that takes 0.27 ms on two threads took 7 ms right after
 a NumPy product).  So scratchnet runs its products on the same pool as its
 kernels: the output is cut into ``nblocks`` row blocks (or column blocks when
 it is wider than tall), and each thread of the pool calls single-threaded BLAS
-(SciPy's, through Numba) on its block, or, for a float32 product of at least
-``TILES_MIN_ROWS`` rows on a CPU with AVX-512, scratchnet's own product with
+(SciPy's, through Numba) on its block, or, for a float32 product of moderate size
+(``use_tiles``) on a CPU with AVX-512, scratchnet's own product with
 a register tile (``tiles.py``; 0.83-0.96x OpenBLAS's time on the baby GPT's
 products, one thread).  Measured on the 2-core machine for the
 51 Linear products of one baby-GPT training step, run back to back: 14.4-14.5
@@ -321,19 +321,28 @@ def split_inner(M, N, K):
     return 2 * K >= 3 * max(M, N)
 
 
-# Products of at least this many output rows are computed by tiles.product
-# (float32, AVX-512) instead of BLAS: each block packs all of op(b) it
-# needs, which pays off only over enough rows (a recurrent layer's per-step
-# product has as many rows as the batch, 32 in the char-LM benchmark; BLAS
-# keeps those).  The choice depends on the whole product, not on its blocks,
-# so that the result does not change with the number of threads.
-TILES_MIN_ROWS = 64
+# Which products tiles.product computes instead of BLAS (float32, on a CPU
+# with AVX-512): at least TILES_MIN_SIDE rows and columns, and at most
+# TILES_MAX_MNK multiply-adds.  Measured on the 2-core machine, 2 threads:
+# * a recurrent layer's per-step products, (256|1024, 1024|256) @ (., 32) (a
+#   batch of 32 columns), took 1.5-1.8x BLAS's time: each block packs all of
+#   op(b) for a panel of which half is used;
+# * large products (2048x256 @ 256x1024, 2048x1024 @ 1024x256: 2^29 multiply-
+#   adds) 1.10-1.13x: tiles.product reads op(a) in place where BLAS packs it
+#   into blocks that fit the core's cache; at 2^27 (2048x1024 @ 1024x64,
+#   2048x64 @ 64x1024) tiles took 0.82-0.93x, at the baby GPT's 2^25.6 and
+#   below 0.83-0.96x (one thread).
+# The choice depends on the whole product, never on how it is cut into
+# blocks, so that the result does not change with the number of threads.
+TILES_MIN_SIDE = 64
+TILES_MAX_MNK = 1 << 28
 _TILES = tiles.available()
 
 
-def use_tiles(dtype, rows):
-    """Whether a product with ``rows`` output rows of ``dtype`` goes to tiles.product."""
-    return _TILES and dtype == np.float32 and rows >= TILES_MIN_ROWS
+def use_tiles(dtype, M, N, K):
+    """Whether the product (M, K) @ (K, N) of ``dtype`` goes to tiles.product."""
+    return (_TILES and dtype == np.float32 and min(M, N) >= TILES_MIN_SIDE
+            and M * N * K <= TILES_MAX_MNK)
 
 
 def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, split_k=None, tiled=None):
@@ -352,7 +361,7 @@ def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, spl
         split_k = split_inner(M, N, K)
     nblocks = min(nblocks, K if split_k else max(M, N))
     if tiled is None:
-        tiled = use_tiles(a.dtype, M)
+        tiled = use_tiles(a.dtype, M, N, K)
     tiled = bool(tiled) and a.dtype == np.float32
     if nblocks == 1:
         _check(_gemm_serial(a, b, out, trans_a, trans_b, tiled))

@@ -77,11 +77,17 @@ def test_pool_gemm_with_tiles(trans):
     close(gemm_numba.gemm(a, b, *trans, nblocks=3, split_k=True, tiled=True), A @ B, 200)
 
 
-def test_float64_never_takes_the_tiles():
+def test_which_products_take_the_tiles():
+    """float32 products with at least 64 rows and columns and at most 2^28
+    multiply-adds (where the CPU has AVX-512); never float64."""
     from scratchnet.kernels import gemm_numba
-    assert not gemm_numba.use_tiles(np.float64, 10 ** 6)
-    assert not gemm_numba.use_tiles(np.float32, gemm_numba.TILES_MIN_ROWS - 1)
-    assert gemm_numba.use_tiles(np.float32, gemm_numba.TILES_MIN_ROWS) == gemm_numba._TILES
+    tiles_here = gemm_numba._TILES
+    assert not gemm_numba.use_tiles(np.float64, 768, 512, 128)
+    assert gemm_numba.use_tiles(np.float32, 768, 512, 128) == tiles_here          # the baby GPT's products
+    assert gemm_numba.use_tiles(np.float32, 64, 64, 2 ** 16) == tiles_here
+    assert not gemm_numba.use_tiles(np.float32, 1024, 32, 256)                      # a recurrent step's
+    assert not gemm_numba.use_tiles(np.float32, 63, 512, 128)
+    assert not gemm_numba.use_tiles(np.float32, 2048, 1024, 256)                    # 2^29: BLAS
     if gemm_numba.available():
         a = np.random.default_rng(4).standard_normal((100, 80))
         np.testing.assert_allclose(gemm_numba.gemm(a, a.T.copy(), nblocks=2, tiled=True), a @ a.T, rtol=1e-12, atol=1e-12)
