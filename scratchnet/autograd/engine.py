@@ -18,6 +18,7 @@ roots depend on:
 """
 import numpy as np
 
+from .. import kernels as K
 from .inplace import check_saved
 
 
@@ -128,7 +129,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
             return
         slot = buffers.setdefault(id(node), [None] * node.n_outputs)
         i = tensor._index
-        slot[i] = grad if slot[i] is None else slot[i] + grad
+        slot[i] = grad if slot[i] is None else K.add(slot[i], grad)     # slot[i] + grad
 
     root_nodes = []
     for t, g in zip(roots, root_grads):

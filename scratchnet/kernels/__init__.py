@@ -39,7 +39,7 @@ __all__ = [
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy",
     "attention", "attention_backward", "packed_attention", "packed_attention_backward",
-    "layer_norm", "layer_norm_backward", "scatter_rows",
+    "layer_norm", "layer_norm_backward", "scatter_rows", "add",
     "gelu", "gelu_backward",
     "adam_update",
     "backend", "use_backend",
@@ -515,6 +515,17 @@ def packed_attention_backward(qkv, num_heads, is_causal, scale, out, lse, grad_o
     scale = _scale("packed_attention_backward", scale, hs)
     return _impl(qkv, grad_out).packed_attention_backward(qkv, nh, bool(is_causal), scale, out, lse,
                                                           grad_out)
+
+
+def add(a, b):
+    """a + b with NumPy's rules.  Two C-contiguous float arrays of one shape and
+    dtype go to the backend (the Numba one adds large arrays on the thread
+    pool, where the products and kernels before them left their rows); any
+    other pair (broadcasting, mixed dtypes, views) is NumPy's a + b."""
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
+            and a.dtype in _FLOATS and a.flags.c_contiguous and b.flags.c_contiguous and a.size):
+        return _impl(a, b).add(a, b)
+    return np.add(a, b)
 
 
 def scatter_rows(ids, rows, num_rows):

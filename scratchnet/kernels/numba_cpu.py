@@ -1266,6 +1266,27 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
     return grad_q, grad_k, grad_v
 
 
+@_Kernel
+def _add(a, b, out):
+    """out = a + b over flat arrays, in chunks (prange): on two threads, each
+    adds the half of the rows it wrote in the product before (the same fixed
+    split), so the operands are in its own core's cache."""
+    n = a.shape[0]
+    for c in prange((n + _GELU_CHUNK - 1) // _GELU_CHUNK):
+        ac, bc, oc = _chunk(a, c), _chunk(b, c), _chunk(out, c)
+        for i in range(oc.shape[0]):
+            oc[i] = ac[i] + bc[i]
+
+
+def add(a, b):
+    """reference.add; arrays of at least PARALLEL_MIN_ELEMENTS on the thread pool."""
+    if not _parallel(a.size):
+        return a + b
+    out = np.empty_like(a)
+    _add.parallel(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+    return out
+
+
 @njit(**_JIT)
 def _scatter_rows(ids, rows, out):
     """out[ids[i]] += rows[i] in the order of i (one pass, no sort)."""

@@ -255,6 +255,14 @@ def attention_backward(q, k, v, mask, is_causal, scale, out, lse, grad_out):
 
 
 # ----------------------------------------------------------------------------
+# elementwise sum (residual connections, gradients meeting in the graph)
+# ----------------------------------------------------------------------------
+def add(a, b):
+    """a + b for two float arrays of one shape and dtype."""
+    return a + b
+
+
+# ----------------------------------------------------------------------------
 # scatter-add of rows (the embedding's weight gradient)
 # ----------------------------------------------------------------------------
 def scatter_rows(ids, rows, num_rows):

@@ -195,3 +195,22 @@ def test_floats_passes_ready_arrays_through_and_converts_the_rest():
     assert K._floats("k", x=[1.0, 2.0])[0].dtype == np.float64
     with pytest.raises(TypeError, match="k: x must be a float array"):
         K._floats("k", x=np.array(["a"]))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_add_is_numpys_sum_for_every_pair(backend):
+    """K.add(a, b) == a + b bit for bit, dtype and shape included: large
+    same-shape float arrays (the pool's case), small ones, broadcasting,
+    mixed dtypes, transposed views, integers, scalars and empty arrays."""
+    rng = np.random.default_rng(0)
+    big32 = rng.standard_normal((300, 257)).astype(np.float32)    # > PARALLEL_MIN_ELEMENTS, odd size
+    big64 = rng.standard_normal((300, 257))
+    pairs = [(big32, big32[::-1].copy()), (big64, big64 * 2), (big32[:3], big32[3:6]),
+             (big32, big32[0]), (big32, big64), (big32.T, big32.T), (big32[:, :5], big32[:, 5:10]),
+             (np.arange(6).reshape(2, 3), np.ones((2, 3), np.int64)), (np.float32(1.5), np.float32(2.0)),
+             (np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32))]
+    with K.use_backend(backend):
+        for a, b in pairs:
+            got, want = K.add(a, b), np.add(a, b)
+            assert got.dtype == want.dtype and np.shape(got) == np.shape(want)
+            np.testing.assert_array_equal(got, want)
