@@ -35,7 +35,7 @@ import numpy as np
 from . import reference
 
 __all__ = [
-    "matmul", "matmul_backward", "gemm",
+    "matmul", "matmul_backward", "gemm", "linear_grads",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy",
     "attention", "attention_backward", "packed_attention", "packed_attention_backward",
@@ -318,6 +318,19 @@ def gemm(a, b, trans_a=False, trans_b=False):
     if not (a.dtype == b.dtype and a.dtype in _FLOATS and a.flags.c_contiguous and b.flags.c_contiguous):
         a, b = _floats("gemm", a=a, b=b)              # (the common case, Linear's, skips this)
     return _impl(a, b).gemm(a, b, bool(trans_a), bool(trans_b))
+
+
+def linear_grads(g, w, x, need_x=True, need_w=True):
+    """The gradient products of y = x W^T: (dx = g W, dW = g^T x) for g (N,
+    out), w (out, in), x (N, in), None for a gradient not needed.  The Numba
+    backend computes both in one parallel region when both are needed."""
+    g, w, x = np.asarray(g), np.asarray(w), np.asarray(x)
+    if g.ndim != 2 or w.ndim != 2 or x.ndim != 2 or g.shape[1] != w.shape[0] \
+            or x.shape != (g.shape[0], w.shape[1]):
+        raise ValueError(f"linear_grads: expected g (N, out), w (out, in), x (N, in); got "
+                         f"g {g.shape}, w {w.shape}, x {x.shape}")
+    g, w, x = _floats("linear_grads", g=g, w=w, x=x)
+    return _impl(g, w, x).linear_grads(g, w, x, bool(need_x), bool(need_w))
 
 
 # ----------------------------------------------------------------------------

@@ -978,6 +978,18 @@ def gemm(a, b, trans_a=False, trans_b=False):
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
 
 
+def linear_grads(g, w, x, need_x=True, need_w=True):
+    """reference.linear_grads; with both gradients needed and a weight gradient
+    over enough rows to cut its sum (gemm_numba.split_inner), the two products
+    in one parallel region (gemm_numba.linear_grads), else gemm twice."""
+    N, O = g.shape
+    I = w.shape[1]
+    if (need_x and need_w and N * O * I >= POOL_GEMM_MIN_MNK and numba.get_num_threads() > 1
+            and gemm_numba.available() and gemm_numba.split_inner(O, I, N)):
+        return gemm_numba.linear_grads(g, w, x)
+    return (gemm(g, w) if need_x else None), (gemm(g, x, trans_a=True) if need_w else None)
+
+
 def _batch_of(x, batch):
     """x (..., R, C) as a C-contiguous (Tx, R, C) for gemm_numba.bmm: Tx = 1 when
     x has no batch of its own (shared, not copied), else the full batch."""

@@ -248,3 +248,45 @@ def test_without_the_pool_products_kernels_stay_serial(monkeypatch):
         np.testing.assert_allclose(K.softmax(x), expected, rtol=1e-6, atol=1e-7)   # serial vs parallel build
         a = np.ones((600, 600), np.float32)
         np.testing.assert_array_equal(K.gemm(a, a), np.full((600, 600), 600, np.float32))
+
+
+@numba_only
+@pytest.mark.parametrize("shape", [(768, 128, 512), (700, 65, 128), (97, 5, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_linear_grads_in_one_region(shape, dtype):
+    """gemm_numba.linear_grads: (g W, g^T x) for any block count, with tiles or
+    BLAS, against float64 products."""
+    from scratchnet.kernels import gemm_numba
+    if not gemm_numba.available():
+        pytest.skip("SciPy's BLAS thread count cannot be controlled here")
+    N, O, I = shape
+    rng = np.random.default_rng(5)
+    g, w, x = (rng.standard_normal(s).astype(dtype) for s in ((N, O), (O, I), (N, I)))
+    exact_x, exact_w = g.astype(np.float64) @ w, g.T.astype(np.float64) @ x
+    tol = dict(rtol=0, atol=2e-5 * np.sqrt(N)) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for nblocks in (1, 2, 3):
+        for tiled in (False, True):
+            gx, gw = gemm_numba.linear_grads(g, w, x, nblocks=nblocks, tiled=tiled)
+            assert gx.dtype == gw.dtype == dtype
+            np.testing.assert_allclose(gx, exact_x, **tol)
+            np.testing.assert_allclose(gw, exact_w, **tol)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("need", [(True, True), (True, False), (False, True)])
+def test_linear_grads_dispatch(backend, need):
+    """K.linear_grads = (g W, g^T x), None where not needed, on the pool or not
+    (the baby GPT's 768-row gradients go to the paired region), and empty rows."""
+    rng = np.random.default_rng(6)
+    for N, O, I in ((768, 512, 128), (4, 3, 2), (0, 3, 2)):
+        g, w, x = (rng.standard_normal(s).astype(np.float32) for s in ((N, O), (O, I), (N, I)))
+        with K.use_backend(backend):
+            gx, gw = K.linear_grads(g, w, x, *need)
+        for got, want, needed in ((gx, g.astype(np.float64) @ w, need[0]), (gw, g.T.astype(np.float64) @ x, need[1])):
+            if not needed:
+                assert got is None
+                continue
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.sqrt(max(N, 1)) + 1e-6)
+    with pytest.raises(ValueError, match=r"linear_grads: expected g \(N, out\).*w \(4, 2\)"):
+        K.linear_grads(np.ones((3, 3)), np.ones((4, 2)), np.ones((3, 2)))
