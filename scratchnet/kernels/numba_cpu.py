@@ -38,6 +38,7 @@ import math
 import threading
 import types as pytypes
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -932,7 +933,7 @@ NO_POOL_PARALLEL_MIN_ELEMENTS = 1 << 24
 
 def _parallel(n_elements):
     """Whether a kernel over n_elements runs its parallel build."""
-    if gemm_numba.num_threads() == 1:
+    if numba.get_num_threads() == 1:
         return False
     if gemm_numba.available():
         return n_elements >= PARALLEL_MIN_ELEMENTS
@@ -972,7 +973,7 @@ def gemm(a, b, trans_a=False, trans_b=False):
     """op(a) @ op(b) (reference.gemm); large products on the thread pool."""
     M, K = a.shape[::-1] if trans_a else a.shape
     N = b.shape[0] if trans_b else b.shape[1]
-    if M * N * K >= POOL_GEMM_MIN_MNK and gemm_numba.num_threads() > 1 and gemm_numba.available():
+    if M * N * K >= POOL_GEMM_MIN_MNK and numba.get_num_threads() > 1 and gemm_numba.available():
         return gemm_numba.gemm(a, b, trans_a, trans_b)
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
 
@@ -983,7 +984,7 @@ def linear_grads(g, w, x, need_x=True, need_w=True):
     in one parallel region (gemm_numba.linear_grads), else gemm twice."""
     N, O = g.shape
     I = w.shape[1]
-    if (need_x and need_w and N * O * I >= POOL_GEMM_MIN_MNK and gemm_numba.num_threads() > 1
+    if (need_x and need_w and N * O * I >= POOL_GEMM_MIN_MNK and numba.get_num_threads() > 1
             and gemm_numba.available() and gemm_numba.split_inner(O, I, N)):
         return gemm_numba.linear_grads(g, w, x)
     return (gemm(g, w) if need_x else None), (gemm(g, x, trans_a=True) if need_w else None)
@@ -1015,7 +1016,7 @@ def blas_matmul(a, b, bias=None):
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     M, K = a.shape[-2:]
     N = b.shape[-1]
-    if (math.prod(batch) * M * N * K < POOL_GEMM_MIN_MNK or K == 0 or gemm_numba.num_threads() == 1
+    if (math.prod(batch) * M * N * K < POOL_GEMM_MIN_MNK or K == 0 or numba.get_num_threads() == 1
             or not gemm_numba.available()):
         return reference.matmul(a, b, bias)
     (a3, ta), (b3, tb) = _bmm_operand(a, batch), _bmm_operand(b, batch)
@@ -1128,7 +1129,7 @@ def _mask_arg(mask, dtype, causal, L, S):
 def _fused(n_scores):
     """Whether attention takes the fused per-head path (FUSED_MAX_ELEMENTS),
     judged by the size of the score matrix, n_scores = B*H*L*S."""
-    return n_scores < FUSED_MAX_ELEMENTS or gemm_numba.num_threads() == 1
+    return n_scores < FUSED_MAX_ELEMENTS or numba.get_num_threads() == 1
 
 
 def _launch_with_blas(kernel, n_elements, *args):

@@ -22,6 +22,7 @@ float32 stays float32 (constants are cast with ``_as``).
 """
 import contextlib
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -62,7 +63,7 @@ def _products(w_hh, B):
     (gemm_numba, SciPy's BLAS on one thread for the whole loop) when it is
     large enough (POOL_GEMM_MIN_MNK), else NumPy's np.dot."""
     GH, H = w_hh.shape
-    if GH * H * B < POOL_GEMM_MIN_MNK or gemm_numba.num_threads() == 1 or not gemm_numba.available():
+    if GH * H * B < POOL_GEMM_MIN_MNK or numba.get_num_threads() == 1 or not gemm_numba.available():
         yield lambda x, y, out: np.dot(x, y, out=out)
         return
     with gemm_numba.pool_blas(w_hh.dtype):

@@ -244,7 +244,7 @@ def test_without_the_pool_products_kernels_stay_serial(monkeypatch):
         expected = K.softmax(x)
         monkeypatch.setattr(gemm_numba, "_set_threads", False)
         assert not gemm_numba.available()
-        assert not numba_cpu._parallel(x.size) and numba_cpu._parallel(1 << 25) == (gemm_numba.num_threads() > 1)
+        assert not numba_cpu._parallel(x.size) and numba_cpu._parallel(1 << 25) == (numba_cpu.numba.get_num_threads() > 1)
         np.testing.assert_allclose(K.softmax(x), expected, rtol=1e-6, atol=1e-7)   # serial vs parallel build
         a = np.ones((600, 600), np.float32)
         np.testing.assert_array_equal(K.gemm(a, a), np.full((600, 600), 600, np.float32))
@@ -290,17 +290,3 @@ def test_linear_grads_dispatch(backend, need):
             np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.sqrt(max(N, 1)) + 1e-6)
     with pytest.raises(ValueError, match=r"linear_grads: expected g \(N, out\).*w \(4, 2\)"):
         K.linear_grads(np.ones((3, 3)), np.ones((4, 2)), np.ones((3, 2)))
-
-
-@numba_only
-def test_num_threads_follows_numba_set_num_threads():
-    import numba
-    from scratchnet.kernels import gemm_numba
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        assert gemm_numba.num_threads() == 1
-        numba.set_num_threads(before)
-        assert gemm_numba.num_threads() == before == numba.get_num_threads()
-    finally:
-        numba.set_num_threads(before)
