@@ -1414,13 +1414,23 @@ def _adam_loop(p, g, m, v, vmax, amsgrad, w1, low_weight, b2, one_minus_b2, wd, 
         p[i] = p[i] * decay - step_size * (mi / (np.sqrt(vi) / bc2_sqrt + eps))
 
 
+@_Kernel
+def _adam(p, g, m, v, vmax, amsgrad, w1, low_weight, b2, one_minus_b2, wd, decay, step_size, bc2_sqrt, eps):
+    """_adam_loop over fixed chunks of the flat arrays (prange): a parameter of
+    at least PARALLEL_MIN_ELEMENTS is updated on the thread pool (the square
+    root and division per element make the update compute-bound)."""
+    for c in prange((p.shape[0] + _GELU_CHUNK - 1) // _GELU_CHUNK):
+        _adam_loop(_chunk(p, c), _chunk(g, c), _chunk(m, c), _chunk(v, c), _chunk(vmax, c), amsgrad,
+                   w1, low_weight, b2, one_minus_b2, wd, decay, step_size, bc2_sqrt, eps)
+
+
 def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps, step,
                 weight_decay=0.0, decoupled=False):
     f = param.dtype.type
     amsgrad = max_exp_avg_sq is not None
     w1 = 1 - beta1
-    _adam_loop(param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
-               (max_exp_avg_sq if amsgrad else exp_avg_sq).reshape(-1), amsgrad,
-               f(w1), abs(w1) < 0.5, f(beta2), f(1 - beta2),
-               f(0.0 if decoupled else weight_decay), f(1 - lr * weight_decay if decoupled else 1.0),
-               f(lr / (1 - beta1 ** step)), f((1 - beta2 ** step) ** 0.5), f(eps))
+    _adam.launch(param.size, param.reshape(-1), grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1),
+                 (max_exp_avg_sq if amsgrad else exp_avg_sq).reshape(-1), amsgrad,
+                 f(w1), abs(w1) < 0.5, f(beta2), f(1 - beta2),
+                 f(0.0 if decoupled else weight_decay), f(1 - lr * weight_decay if decoupled else 1.0),
+                 f(lr / (1 - beta1 ** step)), f((1 - beta2 ** step) ** 0.5), f(eps))

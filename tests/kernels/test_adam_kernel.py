@@ -7,9 +7,9 @@ from scratchnet import kernels as K
 from scratchnet.kernels import reference
 
 
-def _run(backend, dtype, amsgrad, decoupled, weight_decay, beta1, steps=5):
+def _run(backend, dtype, amsgrad, decoupled, weight_decay, beta1, steps=5, shape=(7, 5)):
     rng = np.random.default_rng(0)
-    p = rng.standard_normal((7, 5)).astype(dtype)
+    p = rng.standard_normal(shape).astype(dtype)
     m, v = np.zeros_like(p), np.zeros_like(p)
     vmax = np.zeros_like(p) if amsgrad else None
     with K.use_backend(backend):
@@ -24,9 +24,10 @@ def _run(backend, dtype, amsgrad, decoupled, weight_decay, beta1, steps=5):
 @pytest.mark.parametrize("amsgrad", [False, True])
 @pytest.mark.parametrize("decoupled,weight_decay", [(False, 0.0), (False, 0.1), (True, 0.1)])
 @pytest.mark.parametrize("beta1", [0.9, 0.3])
-def test_numba_adam_matches_reference(dtype, tol, amsgrad, decoupled, weight_decay, beta1):
-    ours = _run("numba", dtype, amsgrad, decoupled, weight_decay, beta1)
-    ref = _run("numpy", dtype, amsgrad, decoupled, weight_decay, beta1)
+@pytest.mark.parametrize("shape", [(7, 5), (300, 129)])       # serial; >= 32K elements: chunks on the pool
+def test_numba_adam_matches_reference(dtype, tol, amsgrad, decoupled, weight_decay, beta1, shape):
+    ours = _run("numba", dtype, amsgrad, decoupled, weight_decay, beta1, shape=shape)
+    ref = _run("numpy", dtype, amsgrad, decoupled, weight_decay, beta1, shape=shape)
     for a, b in zip(ours, ref):
         if a is None:
             continue
