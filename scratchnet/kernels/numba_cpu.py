@@ -1390,10 +1390,18 @@ def gelu_backward(x, grad_y, approximate="none", y=None):
 # ============================================================================
 # Adam / AdamW: one pass over the parameter instead of ~8 NumPy passes
 # ============================================================================
-@njit(**_JIT)
+@njit(**_EXACT)
 def _adam_loop(p, g, m, v, vmax, amsgrad, w1, low_weight, b2, one_minus_b2, wd, decay,
                step_size, bc2_sqrt, eps):
-    """The reference's arithmetic (same order, same float dtype) per element."""
+    """The reference's arithmetic (same order, same float dtype) per element.
+
+    Compiled without ``contract`` and ``reassoc`` (_EXACT): LLVM vectorises the
+    loop behind a runtime check on how far apart the arrays lie in memory, and
+    runs the plain loop when the check fails, as it may for small parameters
+    allocated close together.  With fused multiply-adds allowed, the two
+    versions round differently, so a training run's weights depended on where
+    its arrays were allocated (seen as a resumed run ending 1 ulp away from an
+    uninterrupted one); without them every element is computed the same way."""
     one = _as(1.0, p)
     for i in range(p.shape[0]):
         gi = g[i]
