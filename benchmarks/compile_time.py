@@ -56,7 +56,8 @@ with K.use_backend("numba"):
         timed("packed_attention_backward",
               lambda: K.packed_attention_backward(qkv, 2, True, None, *pk["a"], pk["a"][0]))
     # the thread-pool builds: every kernel above again with its parallel build,
-    # and the products on the pool (gemm cut by output or by inner dimension, batched matmul)
+    # and the products on the pool (gemm cut by output or by inner dimension, the
+    # paired linear gradients, batched matmul; for float32 tiles.product with them), K.add
     numba_cpu.PARALLEL_MIN_ELEMENTS, numba_cpu.POOL_GEMM_MIN_MNK = 0, 0
     for dt in dtypes:
         dt = np.dtype(dt)
@@ -77,7 +78,9 @@ with K.use_backend("numba"):
         timed("gemm / matmul (thread pool)",
               lambda: (K.gemm(x, g, trans_a=True),                          # output cut in blocks
                        K.gemm(x[:, :2].copy(), g[:, :2].copy(), trans_a=True),  # inner dimension cut
-                       K.matmul(a3, a3.transpose(0, 2, 1))))
+                       K.linear_grads(g, x[:5], x),                             # the paired gradients
+                       K.add(x, g),
+                       K.matmul(a3, a3.transpose(0, 2, 1))))   # float32: with tiles.product
 print(json.dumps(times))
 """
 

@@ -144,18 +144,6 @@ def _block_bounds(M, N, t, nblocks):
     return 0, M, N * t // nblocks, N * (t + 1) // nblocks
 
 
-@njit(parallel=True, **_JIT)
-def _gemm_parallel(a, b, out, trans_a, trans_b, nblocks, use_tiles):
-    """The blocks of out, one _block each, in parallel; returns the number of failed calls."""
-    M, N = out.shape
-    K = a.shape[0] if trans_a else a.shape[1]
-    failed = 0
-    for t in prange(nblocks):
-        r0, r1, c0, c1 = _block_bounds(M, N, t, nblocks)
-        failed += _block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, 0, K, use_tiles)
-    return failed
-
-
 @njit(**_JIT)
 def _add_partials(out, partials, t, nblocks):
     """Row band t (of nblocks) of out += the same rows of every partial product."""
@@ -167,40 +155,37 @@ def _add_partials(out, partials, t, nblocks):
 
 
 @njit(parallel=True, **_JIT)
-def _gemm_split_k(a, b, out, partials, trans_a, trans_b, nblocks, use_tiles):
-    """out = sum over t of op(a)[:, K_t] @ op(b)[K_t, :], the inner dimension cut
-    into ``nblocks`` slices K_t: slice 0 into out, slice t into partials[t - 1]
-    (nblocks - 1, M, N), one _block each, in parallel; then the partials are
-    added into out, in row bands, in parallel.  Returns the number of failed calls."""
-    K = a.shape[0] if trans_a else a.shape[1]
+def _gemm_blocks(a, b, out, partials, trans_a, trans_b, nblocks, split_k, use_tiles, w2, out2):
+    """The products of gemm_in_pool and linear_grads in one parallel region, one
+    _block per block t (one compiled function for all of them: each function
+    that calls tiles.product takes 1.5-2 s to compile).
+
+    * split_k False: block t of the output (rows cut when M >= N, else columns).
+    * split_k True: the partial product over slice K_t of the inner dimension,
+      into out for t = 0, else into partials[t - 1] (nblocks - 1, M, N); then
+      the partials are added into out in row bands.
+    * out2 not empty (linear_grads: a = g (N, out) read as g^T, b = x, w2 = W):
+      block t also computes out2[K_t] = a[K_t] @ w2 = (g W)[K_t], the input
+      gradient over the same rows of g, which the block reads once for both.
+
+    Returns the number of failed BLAS calls."""
     M, N = out.shape
+    K = a.shape[0] if trans_a else a.shape[1]
+    paired = out2.shape[0] > 0
     failed = 0
     for t in prange(nblocks):
-        dest = out if t == 0 else partials[t - 1]
-        failed += _block(a, b, dest, trans_a, trans_b, 0, M, 0, N, K * t // nblocks, K * (t + 1) // nblocks,
-                         use_tiles)
-    for t in prange(nblocks):
-        _add_partials(out, partials, t, nblocks)
-    return failed
-
-
-@njit(parallel=True, **_JIT)
-def _linear_grads_parallel(g, w, x, gx, gw, partials, nblocks, use_tiles):
-    """gx = g W and gW = g^T x (g (N, out), w (out, in), x (N, in)) in one
-    parallel region: block t takes rows R_t of g and x, computes gx[R_t] and
-    the partial g[R_t]^T x[R_t] (into gw for t = 0, else partials[t - 1]),
-    so each thread reads only its own rows, once for both products; then the
-    partials are added into gw in row bands.  Returns the number of failed calls."""
-    N, O = g.shape
-    I = w.shape[1]
-    failed = 0
-    for t in prange(nblocks):
-        r0, r1 = N * t // nblocks, N * (t + 1) // nblocks
-        dest = gw if t == 0 else partials[t - 1]
-        failed += (_block(g, w, gx, False, False, r0, r1, 0, I, 0, O, use_tiles)
-                   + _block(g, x, dest, True, False, 0, O, 0, I, r0, r1, use_tiles))
-    for t in prange(nblocks):
-        _add_partials(gw, partials, t, nblocks)
+        if split_k:
+            k0, k1 = K * t // nblocks, K * (t + 1) // nblocks
+            dest = out if t == 0 else partials[t - 1]
+            failed += _block(a, b, dest, trans_a, trans_b, 0, M, 0, N, k0, k1, use_tiles)
+            if paired:
+                failed += _block(a, w2, out2, False, False, k0, k1, 0, out2.shape[1], 0, w2.shape[0], use_tiles)
+        else:
+            r0, r1, c0, c1 = _block_bounds(M, N, t, nblocks)
+            failed += _block(a, b, out, trans_a, trans_b, r0, r1, c0, c1, 0, K, use_tiles)
+    if split_k:
+        for t in prange(nblocks):
+            _add_partials(out, partials, t, nblocks)
     return failed
 
 
@@ -222,9 +207,10 @@ def _bmm_parallel(a, b, out, trans_a, trans_b, nblocks):
 
 
 @njit(**_JIT)
-def _gemm_serial(a, b, out, trans_a, trans_b, use_tiles=False):
+def _gemm_serial(a, b, out, trans_a, trans_b):
+    """The whole product in one BLAS call (the binding's warm-up, and the NumPy-free single block)."""
     M, N = out.shape
-    return _block(a, b, out, trans_a, trans_b, 0, M, 0, N, 0, a.shape[0] if trans_a else a.shape[1], use_tiles)
+    return _blas_block(a, b, out, trans_a, trans_b, 0, M, 0, N, 0, a.shape[0] if trans_a else a.shape[1])
 
 
 # ----------------------------------------------------------------------------
@@ -390,22 +376,21 @@ def gemm_in_pool(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, spl
     if tiled is None:
         tiled = use_tiles(a.dtype, M, N, K)
     tiled = bool(tiled) and a.dtype == np.float32
-    if nblocks == 1:
-        _check(_gemm_serial(a, b, out, trans_a, trans_b, tiled))
-    elif split_k:
-        partials = np.empty((nblocks - 1, M, N), dtype=a.dtype)
-        _check(_gemm_split_k(a, b, out, partials, trans_a, trans_b, nblocks, tiled))
-    else:
-        _check(_gemm_parallel(a, b, out, trans_a, trans_b, nblocks, tiled))
+    if nblocks == 1 and not tiled:
+        _check(_gemm_serial(a, b, out, trans_a, trans_b))
+        return out
+    partials = np.empty((nblocks - 1 if split_k else 0, M, N), dtype=a.dtype)
+    none = np.empty((0, 0), dtype=a.dtype)
+    _check(_gemm_blocks(a, b, out, partials, trans_a, trans_b, nblocks, bool(split_k), tiled, none, none))
     return out
 
 
 def linear_grads(g, w, x, nblocks=None, tiled=None):
     """(g W, g^T x) for C-contiguous g (N, out), w (out, in), x (N, in) of one
     float dtype, N > 0: the two gradient products of a linear layer in one
-    parallel region, each block on its own rows of g and x
-    (``_linear_grads_parallel``; the weight gradient is summed over row blocks
-    as in gemm's ``split_k``).  ``tiled``: default ``use_tiles`` for both
+    parallel region, each block on its own rows of g and x (``_gemm_blocks``
+    with out2: the weight gradient summed over row blocks as in gemm's
+    ``split_k``).  ``tiled``: default ``use_tiles`` for both
     products.  Measured on the baby-GPT step: 2.1-2.7% faster than the two
     products one after the other (in-process A/B)."""
     N, O = g.shape
@@ -419,7 +404,7 @@ def linear_grads(g, w, x, nblocks=None, tiled=None):
     _warm_up(g.dtype)
     previous = _one_blas_thread()
     try:
-        _check(_linear_grads_parallel(g, w, x, gx, gw, partials, nblocks, tiled))
+        _check(_gemm_blocks(g, x, gw, partials, True, False, nblocks, True, tiled, w, gx))
     finally:
         _restore_blas_threads(previous)
     return gx, gw
