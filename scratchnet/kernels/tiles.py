@@ -33,8 +33,8 @@ columns wide when the panel has at most 16.
 
 Measured on the 2-core AVX-512 machine, one thread, float32, against SciPy's
 OpenBLAS 0.3.30 (``sgemm``, one thread) on the 12 products of a baby-GPT
-Linear layer's forward and backward (768 rows; in/out 128, 384, 512): 0.83-0.96x
-its time each, 0.90x in all.
+Linear layer's forward and backward (768 rows; in/out 128, 384, 512): 0.80-0.97x
+its time each, 0.87-0.94x in all over several runs.
 
 Each output element is summed over k in order, one chunk after the other,
 whatever the blocking of the output: the result does not depend on how the
@@ -60,7 +60,14 @@ _I64 = ir.IntType(64)
 
 
 def available():
-    """Whether the CPU Numba compiles for has AVX-512 (32 registers of 16 floats)."""
+    """Whether the CPU Numba compiles for has AVX-512 (32 registers of 16 floats):
+    the host's, unless NUMBA_CPU_NAME / NUMBA_CPU_FEATURES name another target
+    (a portable cache for a generic CPU, say)."""
+    import numba
+    if numba.config.CPU_FEATURES:
+        return "+avx512f" in numba.config.CPU_FEATURES.split(",")
+    if numba.config.CPU_NAME not in (None, "host"):
+        return False
     return bool(llvm.get_host_cpu_features().get("avx512f", False))
 
 

@@ -91,3 +91,16 @@ def test_which_products_take_the_tiles():
     if gemm_numba.available():
         a = np.random.default_rng(4).standard_normal((100, 80))
         np.testing.assert_allclose(gemm_numba.gemm(a, a.T.copy(), nblocks=2, tiled=True), a @ a.T, rtol=1e-12, atol=1e-12)
+
+
+def test_tiles_follow_the_cpu_numba_compiles_for(monkeypatch):
+    """A generic target (NUMBA_CPU_NAME) or features without AVX-512 turn the tiles off."""
+    import numba
+    from scratchnet.kernels import tiles
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+sse2,+avx2")
+    assert not tiles.available()
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx2,+avx512f")
+    assert tiles.available()
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "")
+    monkeypatch.setattr(numba.config, "CPU_NAME", "generic")
+    assert not tiles.available()
