@@ -52,18 +52,29 @@ class LogSoftmax(_LastAxisKernel):
     kernel, kernel_backward = staticmethod(K.log_softmax), staticmethod(K.log_softmax_backward)
 
 
-def softmax(x, axis=-1):
-    x = float_tensor(x, "softmax")
+def _apply_over_axis(fn, x, axis, where):
+    """``fn.apply`` over ``axis`` of ``x``. A 0-d tensor is one class, as in PyTorch
+    (axis 0 or -1): it goes through the kernel as shape (1,), so softmax gives 1
+    and log_softmax 0, with the gradient of the 1-element case."""
+    x = float_tensor(x, where)
     if x.ndim == 0:
-        raise ValueError("softmax: needs at least one dimension, got a 0-d tensor")
-    return Softmax.apply(x, normalize_axis(axis, x.ndim, "softmax"))
+        try:
+            normalize_axis(axis, 1, where)                # only 0 / -1, as PyTorch
+        except ValueError:
+            raise ValueError(f"{where}: axis {axis} is out of range for a 0-d tensor "
+                             f"(expected 0 or -1)") from None
+        return fn.apply(x.reshape(1), 0).reshape(())      # () -> (1,) -> ()
+    return fn.apply(x, normalize_axis(axis, x.ndim, where))
+
+
+def softmax(x, axis=-1):
+    """y_i = e^{x_i} / sum_j e^{x_j} along ``axis`` (see module docstring)."""
+    return _apply_over_axis(Softmax, x, axis, "softmax")
 
 
 def log_softmax(x, axis=-1):
-    x = float_tensor(x, "log_softmax")
-    if x.ndim == 0:
-        raise ValueError("log_softmax: needs at least one dimension, got a 0-d tensor")
-    return LogSoftmax.apply(x, normalize_axis(axis, x.ndim, "log_softmax"))
+    """y_i = x_i - log sum_j e^{x_j} along ``axis`` (see module docstring)."""
+    return _apply_over_axis(LogSoftmax, x, axis, "log_softmax")
 
 
 def _softmax_samples(r):
@@ -71,7 +82,8 @@ def _softmax_samples(r):
             Sample("axis 0", (rand(r, 4, 3),), {"axis": 0}),
             Sample("3-d middle axis", (rand(r, 2, 3, 4),), {"axis": 1}),
             Sample("size-1 axis", (rand(r, 3, 1),)),
-            Sample("1-d", (rand(r, 6),))]
+            Sample("1-d", (rand(r, 6),)),
+            Sample("0-d", (rand(r),))]
 
 
 register(Softmax, softmax, _softmax_samples)

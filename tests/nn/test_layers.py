@@ -427,3 +427,20 @@ def test_layer_sizes_must_be_ints(make):
 def test_layer_norm_eps_of_the_wrong_type_is_a_type_error():
     with pytest.raises(TypeError, match="layer_norm: eps"):
         F.layer_norm(sn.ones((2, 4)), 4, eps="x")
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_softmax_of_a_0d_tensor_matches_torch(name, axis):
+    """PyTorch treats a 0-d tensor as one class: softmax 1, log_softmax 0, gradient 0."""
+    torch = _torch()
+    x = sn.Tensor(np.array(0.7), requires_grad=True)
+    xt = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    y, yt = getattr(F, name)(x, axis=axis), getattr(torch, name)(xt, axis)
+    (y * 3.0).backward()
+    (yt * 3.0).backward()
+    assert y.shape == () and y.item() == yt.item() and x.grad == xt.grad.item()
+    module = nn.Softmax(axis) if name == "softmax" else nn.LogSoftmax(axis)
+    assert module(np.float32(2.0)).dtype == np.float32
+    with pytest.raises(ValueError, match=f"{name}: axis 1 is out of range for a 0-d tensor"):
+        getattr(F, name)(x, axis=1)
