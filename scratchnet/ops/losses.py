@@ -167,8 +167,9 @@ def l1_loss(input, target, reduction="mean"):
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """BCE on probabilities in [0, 1] (logs clamped at -100, as PyTorch)."""
     x = float_tensor(input, "binary_cross_entropy")
-    if x.size and ((x.data < 0).any() or (x.data > 1).any()):
-        bad = x.data[(x.data < 0) | (x.data > 1)].flat[0]
+    outside = ~((x.data >= 0) & (x.data <= 1))          # NaN is outside too (PyTorch refuses it)
+    if outside.any():
+        bad = x.data[outside].flat[0]
         raise ValueError(f"binary_cross_entropy: input values must be in [0, 1], found {bad} "
                          f"(input shape {x.shape}); use binary_cross_entropy_with_logits for logits")
     return _pointwise(BinaryCrossEntropy, "binary_cross_entropy", x, target, reduction, weight)
@@ -309,7 +310,11 @@ def _soft_cross_entropy(x, target, w, c, reduction, label_smoothing):
     loss = -term.sum(axis=axis)                                 # (N, d..) or ()
     if reduction == "none":
         return loss
-    return loss.sum() if reduction == "sum" else loss.sum() / max(loss.size, 1)
+    if reduction == "sum":
+        return loss.sum()
+    if loss.size == 0:      # 'mean' of no rows: 0 / 0 = nan, as PyTorch (and no 1/0 in backward)
+        return loss.sum() * float("nan")
+    return loss.sum() / loss.size                               # over the N * d.. rows
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",

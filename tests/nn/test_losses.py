@@ -354,3 +354,23 @@ def test_loss_module_arguments_and_state():
     assert nn.MSELoss(size_average=False).reduction == "sum"
     assert nn.L1Loss(reduce=False).reduction == "none"
     assert "reduction='mean'" in repr(nn.L1Loss())
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (2, 3, 0)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_probability_targets_on_an_empty_batch_match_torch(shape, reduction):
+    """'mean' over no rows is 0 / 0 = nan, as in PyTorch (it was 0)."""
+    torch = pytest.importorskip("torch")
+    x, xt = _pair(np.zeros(shape))
+    ours = F.cross_entropy(x, np.zeros(shape), reduction=reduction)
+    theirs = torch.nn.functional.cross_entropy(xt, torch.zeros(shape, dtype=torch.float64),
+                                               reduction=reduction)
+    np.testing.assert_array_equal(ours.data, theirs.detach().numpy())
+    assert ours.shape == tuple(theirs.shape)
+    ours.sum().backward()
+    assert x.grad.shape == shape
+
+
+def test_binary_cross_entropy_refuses_nan_input_like_torch():
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: input values must be in \[0, 1\], found nan"):
+        F.binary_cross_entropy(np.array([0.5, np.nan]), np.array([1.0, 0.0]))
