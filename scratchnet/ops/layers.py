@@ -23,7 +23,7 @@ from .. import kernels as K
 from ..autograd.function import Function
 from ..random import default_generator
 from .registry import Sample, register, rand
-from ._util import float_tensor, real_number, to_array
+from ._util import broadcasts_to, float_tensor, real_number, to_array
 
 
 # ---------------------------------------------------------------------- linear
@@ -72,7 +72,11 @@ def _common_float(*arrays):
 
 
 def linear(x, weight, bias=None):
-    """y = x @ weight.T + bias for x (..., in_features), weight (out, in), bias (out,) or None."""
+    """y = x @ weight.T + bias for x (..., in_features), weight (out, in), bias (out,) or None.
+
+    As in PyTorch, a bias of another shape that broadcasts to the output
+    (..., out), such as () or (1,), is added by the broadcasting add (its
+    gradient summed back to its shape); (out,) takes the fused path."""
     x = float_tensor(x, "linear")
     weight = float_tensor(weight, "linear", "weight")
     if weight.ndim != 2:
@@ -82,8 +86,12 @@ def linear(x, weight, bias=None):
                          f"expected {weight.shape[1]} (input shape {x.shape}, weight shape {weight.shape})")
     if bias is not None:
         bias = float_tensor(bias, "linear", "bias")
+        out_shape = x.shape[:-1] + (weight.shape[0],)
         if bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+            if not broadcasts_to(bias.shape, out_shape):
+                raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) or broadcast to the "
+                                 f"output shape {out_shape}, got {bias.shape}")
+            return Linear.apply(x, weight, None) + bias
     return Linear.apply(x, weight, bias)
 
 

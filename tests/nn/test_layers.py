@@ -444,3 +444,23 @@ def test_softmax_of_a_0d_tensor_matches_torch(name, axis):
     assert module(np.float32(2.0)).dtype == np.float32
     with pytest.raises(ValueError, match=f"{name}: axis 1 is out of range for a 0-d tensor"):
         getattr(F, name)(x, axis=1)
+
+
+@pytest.mark.parametrize("x_shape,bias_shape", [((3, 4), ()), ((3, 4), (1,)), ((3, 4), (3, 5)),
+                                                ((2, 3, 4), (3, 5)), ((4,), ())])
+def test_functional_linear_bias_broadcasts_to_the_output_like_torch(x_shape, bias_shape):
+    torch = _torch()
+    r = np.random.default_rng(5)
+    arrays = [r.standard_normal(x_shape), r.standard_normal((5, 4)), r.standard_normal(bias_shape)]
+    ours = [sn.Tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y, yt = F.linear(*ours), torch.nn.functional.linear(*theirs)
+    cot = r.standard_normal(y.shape)
+    (y * cot).sum().backward()
+    (yt * torch.tensor(cot)).sum().backward()
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"linear: bias must have shape \(5,\) or broadcast to the "
+                                         r"output shape \(3, 5\), got \(4,\)"):
+        F.linear(np.ones((3, 4)), np.ones((5, 4)), np.ones(4))
