@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import functional as F
 from ..dtypes import get_default_dtype
-from ..ops.layers import normalize_shape
+from ..ops.layers import check_normalized_input, normalize_shape
 from .module import Module, Parameter
 
 
@@ -41,6 +41,7 @@ class LayerNorm(Module):
             self.bias.data[...] = 0
 
     def forward(self, x):
+        x = check_normalized_input(x, self.normalized_shape, f"LayerNorm({self.extra_repr()})")
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

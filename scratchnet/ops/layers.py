@@ -263,13 +263,20 @@ def normalize_shape(normalized_shape, where):
     return tuple(int(n) for n in shape)
 
 
+def check_normalized_input(x, shape, where):
+    """``x`` as a float Tensor whose trailing dims equal ``shape`` (errors name ``where``)."""
+    x = float_tensor(x, where)
+    if x.ndim < len(shape) or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"{where}: input shape {x.shape} does not end with normalized_shape {shape} "
+                         f"(expected (*, {', '.join(map(str, shape))}))")
+    return x
+
+
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise ``x`` over its trailing dims equal to ``normalized_shape``, then
     scale by ``weight`` and shift by ``bias`` (each of shape normalized_shape or None)."""
     shape = normalize_shape(normalized_shape, "layer_norm")
-    x = float_tensor(x, "layer_norm")
-    if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
-        raise ValueError(f"layer_norm: input shape {x.shape} does not end with normalized_shape {shape}")
+    x = check_normalized_input(x, shape, "layer_norm")
     params = []
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None:

@@ -464,3 +464,14 @@ def test_functional_linear_bias_broadcasts_to_the_output_like_torch(x_shape, bia
     with pytest.raises(ValueError, match=r"linear: bias must have shape \(5,\) or broadcast to the "
                                          r"output shape \(3, 5\), got \(4,\)"):
         F.linear(np.ones((3, 4)), np.ones((5, 4)), np.ones(4))
+
+
+def test_layernorm_input_errors_name_the_layer_and_shapes():
+    ln = nn.LayerNorm((2, 3))
+    with pytest.raises(ValueError, match=r"^LayerNorm\(\(2, 3\), eps=1e-05.*\): input shape \(4, 3, 3\) does not "
+                                         r"end with normalized_shape \(2, 3\) \(expected \(\*, 2, 3\)\)"):
+        ln(sn.randn(4, 3, 3))
+    with pytest.raises(TypeError, match=r"^LayerNorm\(.*\): input must be a floating-point tensor, got dtype int64"):
+        ln(np.ones((4, 2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"^layer_norm: input shape \(3,\) does not end with normalized_shape"):
+        F.layer_norm(sn.randn(3), (2, 3))
