@@ -112,7 +112,10 @@ def recurrent_backward(saved, dhs, dhn=None, dcn=None, need_x=True):
     T, H, B = hs.shape
     dt = hs.dtype
     dhs = dhs[::-1] if saved["reverse"] else dhs
-    dhs = np.ascontiguousarray(np.asarray(dhs, dtype=dt).transpose(0, 2, 1))   # (T, B, H) -> (T, H, B)
+    # (T, B, H) -> (T, H, B), always a fresh array: dhn is added into it below, and
+    # ascontiguousarray would return the caller's gradient itself when the transpose is
+    # already contiguous (B = 1, or an empty batch), which may be read-only or shared
+    dhs = np.asarray(dhs, dtype=dt).transpose(0, 2, 1).copy()
     if dhn is not None:
         dhs[-1] += dhn.T
     kern = _impl(x.size * H)
@@ -136,9 +139,9 @@ def recurrent_backward(saved, dhs, dhn=None, dcn=None, need_x=True):
     h_prev[:, 1:] = hs[:-1].transpose(1, 0, 2)                        # then hs[t-1]: (T-1, H, B) -> (H, T-1, B)
     dx = None
     if need_x:
-        dx = gemm(dxp2, saved["w_ih"], trans_a=True).reshape(T, B, -1)   # (T*B, I) -> (T, B, I)
+        dx = gemm(dxp2, saved["w_ih"], trans_a=True).reshape(T, B, x.shape[-1])   # (T*B, I) -> (T, B, I); I explicit for B = 0
         dx = dx[::-1] if saved["reverse"] else dx
-    dw_ih = gemm(dxp2, x.reshape(T * B, -1))                          # (G*H, T*B) @ (T*B, I)
+    dw_ih = gemm(dxp2, x.reshape(T * B, x.shape[-1]))                  # (G*H, T*B) @ (T*B, I)
     dw_hh = gemm(dgh2, h_prev.reshape(H, T * B), trans_b=True)        # (G*H, T*B) @ (T*B, H)
     db_ih = dxp2.sum(axis=1) if saved["has_b_ih"] else None
     db_hh = None

@@ -347,3 +347,41 @@ def test_long_sequence_backprops_on_both_paths():
         out, _ = model(x)
         out.sum().backward()
         assert np.isfinite(model.weight_hh_l0.grad).all()
+
+
+@pytest.mark.parametrize("mode", list(LAYERS))
+@pytest.mark.parametrize("path", ["fused", "composed"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_empty_batch_matches_pytorch(mode, path, batch_first):
+    """B = 0 is defined in PyTorch (empty outputs, zero weight gradients); the
+    fused backward used to fail reshaping dx with -1 and adding dh_n into a
+    read-only incoming gradient."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = _torch_pair(torch, mode, np.float64, num_layers=2, bidirectional=True,
+                               batch_first=batch_first)
+    ours.path = path
+    x = np.zeros((0, 3, 3) if batch_first else (3, 0, 3))
+    hx = _states(mode, np.random.default_rng(0), (4, 0, 5))
+    for hx_ in (None, hx):
+        mine = _outputs_and_grads(ours, x, hx_, None)
+        ref = _torch_outputs_and_grads(torch, theirs, x, hx_)
+        for a, b in zip(mine, ref):
+            assert a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+
+
+def test_fused_backward_does_not_write_into_the_incoming_gradient():
+    """With B = 1 the (T, B, H) -> (T, H, B) transpose is already contiguous;
+    the backward must still copy before adding dh_n into the last step."""
+    from scratchnet.kernels.recurrent import recurrent_backward, recurrent_forward
+    rng = np.random.default_rng(0)
+    x, w_ih, w_hh = rng.standard_normal((4, 1, 3)), rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    _, _, _, saved = recurrent_forward("gru", x, np.zeros((1, 2)), None, w_ih, w_hh)
+    dhs, dhn = rng.standard_normal((4, 1, 2)), rng.standard_normal((1, 2))
+    before = dhs.copy()
+    dhs.flags.writeable = False
+    dx = recurrent_backward(saved, dhs, dhn)[0]
+    np.testing.assert_array_equal(dhs, before)
+    dhs2 = before.copy()
+    dhs2[-1] += dhn
+    np.testing.assert_allclose(recurrent_backward(saved, dhs2, None)[0], dx, rtol=1e-12)
