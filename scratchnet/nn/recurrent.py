@@ -158,9 +158,12 @@ def _state_tuple(where, hx, n_state, pair):
     return tuple(hx)
 
 
-def _check_state(where, what, s, shape):
+def _check_state(where, what, s, shape, part, layout):
+    """s itself if its shape is ``shape``; else a ValueError naming the layer, the
+    state (``part``: h / c, or h_0 / c_0 of a layer) and the expected ``layout``."""
     if s.shape != shape:
-        raise ValueError(f"{where}: {what} has shape {s.shape}, expected {shape}")
+        raise ValueError(f"{where}: {what} has shape {s.shape}, expected {shape} for {part} "
+                         f"= {layout}")
     return s
 
 
@@ -191,7 +194,9 @@ class _CellBase(Module):
             state = tuple(Tensor._wrap(np.zeros(shape, dtype)) for _ in range(n_state))
         else:
             hx = _state_tuple(where, hx, n_state, "(h, c)")
-            state = tuple(_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape) for s in hx)
+            layout = "(batch, hidden_size)" if batched else "(hidden_size,) for a 1-D input"
+            state = tuple(_check_state(where, "hx", _as_float(s, dtype, where, "hx"), shape, part, layout)
+                          for s, part in zip(hx, ("h", "c")))
         state = state if batched else tuple(s.unsqueeze(0) for s in state)  # (H,) -> (1, H)
         xp = _project(x, self.weight_ih, self.bias_ih)                 # (B, G*H)
         new = _step(self.mode)(xp, state, self.weight_hh, self.bias_hh)
@@ -346,8 +351,13 @@ class _RNNBase(Module):
         hx = _state_tuple(where, hx, n_state, "(h_0, c_0)")
         sizes = (self._h_size, self.hidden_size)                        # h, c
         dtype = self.weight_ih_l0.dtype
+        h_name = "proj_size" if self.proj_size else "hidden_size"
+        layouts = [f"(num_layers * num_directions, {'batch, ' if batched else ''}{name})"
+                   + ("" if batched else " for a 2-D (unbatched) input")
+                   for name in (h_name, "hidden_size")]
         states = [_check_state(where, "hx", _as_float(s, dtype, where, "hx"),
-                               (n, batch, size) if batched else (n, size)) for s, size in zip(hx, sizes)]
+                               (n, batch, size) if batched else (n, size), part, layout)
+                  for s, size, part, layout in zip(hx, sizes, ("h_0", "c_0"), layouts)]
         states = states if batched else [s.unsqueeze(1) for s in states]  # (n, H) -> (n, 1, H)
         return [tuple(s[k] for s in states) for k in range(n)]
 

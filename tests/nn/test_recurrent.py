@@ -385,3 +385,18 @@ def test_fused_backward_does_not_write_into_the_incoming_gradient():
     dhs2 = before.copy()
     dhs2[-1] += dhn
     np.testing.assert_allclose(recurrent_backward(saved, dhs2, None)[0], dx, rtol=1e-12)
+
+
+def test_state_shape_errors_name_h_or_c_and_the_layout():
+    """A wrong h_0 / c_0 says which of the pair and the expected layout (with
+    proj_size, h_0 is (L*D, B, P) but c_0 stays (L*D, B, H))."""
+    f32 = lambda *s: np.zeros(s, np.float32)   # noqa: E731
+    with pytest.raises(ValueError, match=r"LSTM: hx has shape \(1, 2, 2\), expected \(1, 2, 4\) for c_0 "
+                                         r"= \(num_layers \* num_directions, batch, hidden_size\)"):
+        nn.LSTM(3, 4, proj_size=2)(f32(5, 2, 3), (f32(1, 2, 2), f32(1, 2, 2)))
+    with pytest.raises(ValueError, match=r"GRU: hx has shape \(1, 1, 4\), expected \(2, 4\) for h_0 "
+                                         r"= \(num_layers \* num_directions, hidden_size\) for a 2-D"):
+        nn.GRU(3, 4, bidirectional=True)(f32(5, 3), f32(1, 1, 4))
+    with pytest.raises(ValueError, match=r"LSTMCell: hx has shape \(2, 5\), expected \(2, 4\) for c "
+                                         r"= \(batch, hidden_size\)"):
+        nn.LSTMCell(3, 4)(f32(2, 3), (f32(2, 4), f32(2, 5)))
