@@ -326,6 +326,20 @@ class _RNNBase(Module):
         s = self._suffix(layer, direction)
         return tuple(getattr(self, n + s) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
+    @property
+    def all_weights(self):
+        """PyTorch's ``all_weights``: one list per layer and direction (forward, then
+        ``_reverse``) of the parameters present, in state_dict order: weight_ih,
+        weight_hh[, bias_ih, bias_hh][, weight_hr]."""
+        D = 2 if self.bidirectional else 1
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+        return [[p for p in (getattr(self, n + self._suffix(layer, d), None) for n in names) if p is not None]
+                for layer in range(self.num_layers) for d in range(D)]
+
+    def flatten_parameters(self):
+        """No-op, as PyTorch's on the CPU (it packs the weights for cuDNN): code that
+        calls it after ``to()`` or ``load_state_dict`` runs unchanged."""
+
     # -------------------------------------------------------------- inputs
     def _prepare_input(self, input):
         """(x (T, B, I), batched)."""

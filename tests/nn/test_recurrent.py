@@ -400,3 +400,15 @@ def test_state_shape_errors_name_h_or_c_and_the_layout():
     with pytest.raises(ValueError, match=r"LSTMCell: hx has shape \(2, 5\), expected \(2, 4\) for c "
                                          r"= \(batch, hidden_size\)"):
         nn.LSTMCell(3, 4)(f32(2, 3), (f32(2, 4), f32(2, 5)))
+
+
+@pytest.mark.parametrize("mode,kw", [("gru", dict(bias=False, num_layers=2, bidirectional=True)),
+                                     ("lstm", dict(proj_size=2, num_layers=2, bidirectional=True)),
+                                     ("rnn_relu", dict())])
+def test_all_weights_and_flatten_parameters_like_pytorch(mode, kw):
+    torch = pytest.importorskip("torch")
+    ours, theirs = _torch_pair(torch, mode, np.float64, **kw)
+    assert [[p.shape for p in ps] for ps in ours.all_weights] == \
+        [[tuple(p.shape) for p in ps] for ps in theirs.all_weights]
+    assert [p for ps in ours.all_weights for p in ps] == list(ours.parameters())
+    assert ours.flatten_parameters() is None
