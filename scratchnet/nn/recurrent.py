@@ -39,6 +39,7 @@ from ..ops import recurrent as fused
 from ..ops._util import to_array
 from ..random import default_generator
 from ..tensor import Tensor
+from . import init
 from .module import Module, Parameter
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
@@ -117,6 +118,14 @@ def _add_parameters(module, suffix, input_size, hidden_size, gates, bias, proj_s
         module.register_parameter(name + suffix, value)
 
 
+def _reset_uniform(module):
+    """Redraw every parameter of ``module`` in place from U(-1/sqrt(H), 1/sqrt(H)),
+    H = hidden_size (PyTorch's ``reset_parameters`` of the cells and layers)."""
+    k = 1.0 / math.sqrt(module.hidden_size)
+    for p in module.parameters():
+        init.uniform_(p, -k, k)
+
+
 def _check_sizes(where, **sizes):
     """TypeError for a size that is not an int, ValueError for one that is not positive."""
     for name, v in sizes.items():
@@ -177,6 +186,9 @@ class _CellBase(Module):
         _check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
         _add_parameters(self, "", self.input_size, self.hidden_size, GATES[self.mode], self.bias)
+
+    def reset_parameters(self):
+        _reset_uniform(self)
 
     def _run(self, input, hx):
         """Validate, run one step, return (state tuple, batched)."""
@@ -335,6 +347,9 @@ class _RNNBase(Module):
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
         return [[p for p in (getattr(self, n + self._suffix(layer, d), None) for n in names) if p is not None]
                 for layer in range(self.num_layers) for d in range(D)]
+
+    def reset_parameters(self):
+        _reset_uniform(self)
 
     def flatten_parameters(self):
         """No-op, as PyTorch's on the CPU (it packs the weights for cuDNN): code that

@@ -412,3 +412,16 @@ def test_all_weights_and_flatten_parameters_like_pytorch(mode, kw):
         [[tuple(p.shape) for p in ps] for ps in theirs.all_weights]
     assert [p for ps in ours.all_weights for p in ps] == list(ours.parameters())
     assert ours.flatten_parameters() is None
+
+
+@pytest.mark.parametrize("make", [lambda: nn.LSTM(3, 4, num_layers=2, proj_size=2).to(np.float64),
+                                  lambda: nn.GRUCell(3, 16), lambda: nn.RNN(3, 9, bias=False)])
+def test_reset_parameters_redraws_in_place_in_bound(make):
+    model = make()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    arrays = [p.data for p in model.parameters()]
+    model.reset_parameters()
+    for (name, old), p, arr in zip(before.items(), model.parameters(), arrays):
+        assert p.data is arr and p.dtype == old.dtype
+        assert not np.array_equal(p.data, old), name
+        assert np.abs(p.data).max() <= 1 / np.sqrt(model.hidden_size)
