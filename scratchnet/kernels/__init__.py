@@ -535,8 +535,7 @@ def add(a, b):
     dtype go to the backend (the Numba one adds large arrays on the thread
     pool, where the products and kernels before them left their rows); any
     other pair (broadcasting, mixed dtypes, views) is NumPy's a + b."""
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
-            and a.dtype in _FLOATS and a.flags.c_contiguous and b.flags.c_contiguous and a.size):
+    if a is not None and b is not None and _already_floats((a, b)) and a.shape == b.shape and a.size:
         return _impl(a, b).add(a, b)
     return np.add(a, b)
 

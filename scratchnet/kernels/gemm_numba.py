@@ -12,7 +12,7 @@ kernels: the output is cut into ``nblocks`` row blocks (or column blocks when
 it is wider than tall), and each thread of the pool calls single-threaded BLAS
 (SciPy's, through Numba) on its block, or, for a float32 product of moderate size
 (``use_tiles``) on a CPU with AVX-512, scratchnet's own product with
-a register tile (``tiles.py``; 0.83-0.96x OpenBLAS's time on the baby GPT's
+a register tile (``tiles.py``; 0.87-0.94x OpenBLAS's time on the baby GPT's
 products, one thread).  Measured on the 2-core machine for the
 51 Linear products of one baby-GPT training step, run back to back: 14.4-14.5
 ms blocked on the pool against 12.8-14.1 ms for NumPy's np.matmul on
@@ -308,19 +308,24 @@ def _check(failed):
         raise RuntimeError("gemm: SciPy's BLAS could not be called from Numba")
 
 
+def _in_pool(dtype, fn, *args):
+    """fn(*args) as inside ``pool_blas(dtype)``, without the context managers'
+    cost: this runs for every product of every layer."""
+    _warm_up(dtype)
+    previous = _one_blas_thread()
+    try:
+        return fn(*args)
+    finally:
+        _restore_blas_threads(previous)
+
+
 def gemm(a, b, trans_a=False, trans_b=False, nblocks=None, out=None, split_k=None, tiled=None):
     """op(a) @ op(b) for C-contiguous 2-D float32/float64 arrays of one dtype,
     a (M, K) or (K, M) if trans_a, b (K, N) or (N, K) if trans_b; K > 0.
     ``nblocks`` defaults to Numba's thread count; ``out``: a C-contiguous
     (M, N) array to write into.  Inside ``pool_blas`` (a loop of products),
-    ``gemm_in_pool`` skips the per-call thread-count switch.  (pool_blas
-    without the context managers: this runs for every product of every layer.)"""
-    _warm_up(a.dtype)
-    previous = _one_blas_thread()
-    try:
-        return gemm_in_pool(a, b, trans_a, trans_b, nblocks, out, split_k, tiled)
-    finally:
-        _restore_blas_threads(previous)
+    ``gemm_in_pool`` skips the per-call thread-count switch."""
+    return _in_pool(a.dtype, gemm_in_pool, a, b, trans_a, trans_b, nblocks, out, split_k, tiled)
 
 
 def split_inner(M, N, K):
@@ -344,7 +349,7 @@ def split_inner(M, N, K):
 #   adds) 1.10-1.13x: tiles.product reads op(a) in place where BLAS packs it
 #   into blocks that fit the core's cache; at 2^27 (2048x1024 @ 1024x64,
 #   2048x64 @ 64x1024) tiles took 0.82-0.93x, at the baby GPT's 2^25.6 and
-#   below 0.83-0.96x (one thread).
+#   below 0.80-0.97x per product (one thread).
 # The choice depends on the whole product, never on how it is cut into
 # blocks, so that the result does not change with the number of threads.
 TILES_MIN_SIDE = 64
@@ -401,12 +406,7 @@ def linear_grads(g, w, x, nblocks=None, tiled=None):
     tiled = bool(tiled) and g.dtype == np.float32
     gx, gw = np.empty((N, I), g.dtype), np.empty((O, I), g.dtype)
     partials = np.empty((max(nblocks - 1, 0), O, I), g.dtype)
-    _warm_up(g.dtype)
-    previous = _one_blas_thread()
-    try:
-        _check(_gemm_blocks(g, x, gw, partials, True, False, nblocks, True, tiled, w, gx))
-    finally:
-        _restore_blas_threads(previous)
+    _check(_in_pool(g.dtype, _gemm_blocks, g, x, gw, partials, True, False, nblocks, True, tiled, w, gx))
     return gx, gw
 
 

@@ -987,7 +987,7 @@ def linear_grads(g, w, x, need_x=True, need_w=True):
     if (need_x and need_w and N * O * I >= POOL_GEMM_MIN_MNK and numba.get_num_threads() > 1
             and gemm_numba.available() and gemm_numba.split_inner(O, I, N)):
         return gemm_numba.linear_grads(g, w, x)
-    return (gemm(g, w) if need_x else None), (gemm(g, x, trans_a=True) if need_w else None)
+    return reference.linear_grads(g, w, x, need_x, need_w, product=gemm)
 
 
 def _batch_of(x, batch):

@@ -48,11 +48,12 @@ def gemm(a, b, trans_a=False, trans_b=False):
     return np.matmul(a.T if trans_a else a, b.T if trans_b else b)
 
 
-def linear_grads(g, w, x, need_x=True, need_w=True):
+def linear_grads(g, w, x, need_x=True, need_w=True, product=gemm):
     """The two gradient products of y = x W^T for g = dL/dy (N, out), w (out,
     in), x (N, in): (dx = g W (N, in), dW = g^T x (out, in)); None for a
-    gradient not needed."""
-    return (gemm(g, w) if need_x else None), (gemm(g, x, trans_a=True) if need_w else None)
+    gradient not needed.  ``product``: the gemm to use (the Numba backend's
+    when it does not pair them)."""
+    return (product(g, w) if need_x else None), (product(g, x, trans_a=True) if need_w else None)
 
 
 def matmul_backward(a, b, grad_out, need_a=True, need_b=True, has_bias=False, product=np.matmul):
