@@ -17,7 +17,7 @@ import numpy as np
 from .autograd.grad_mode import no_grad
 from .dtypes import is_int
 from .random import default_generator
-from .sampling import check_sampling_args, sample_next
+from .sampling import check_sampling_args, check_seed, sample_next
 from .tensor import Tensor
 
 
@@ -30,7 +30,7 @@ def generate(model, tokenizer, prompt, max_new_tokens, temperature=1.0, top_k=No
     if not isinstance(prompt, str):
         raise TypeError(f"generate: prompt must be a string, got {type(prompt).__name__}")
     if seed is not None:
-        _check_count("seed", seed)
+        check_seed(seed)
     ids = _encode_prompt(tokenizer, prompt)
     rng = np.random.default_rng(int(seed)) if seed is not None else default_generator()
     new = generate_ids(model, ids or _bos_start(tokenizer, prompt), max_new_tokens, temperature, top_k,

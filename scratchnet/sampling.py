@@ -13,6 +13,15 @@ import numpy as np
 from .dtypes import is_int, is_real
 
 
+def check_seed(seed, where="generate"):
+    """TypeError unless seed is an int (NumPy ints accepted, bools not),
+    ValueError if it is negative (None is for the caller to handle)."""
+    if not is_int(seed):
+        raise TypeError(f"{where}: seed must be a non-negative int or None, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{where}: seed must be a non-negative int or None, got {seed!r}")
+
+
 def check_sampling_args(temperature, top_k, top_p, where="generate", greedy=False):
     """TypeError naming the argument unless temperature is a number, top_k an
     int and top_p a number (or None; NumPy scalars are accepted, bools are not)

@@ -34,7 +34,7 @@ from ..dtypes import is_int
 from ..ops._util import to_array
 from ..ops.shape import cat
 from ..random import default_generator
-from ..sampling import check_sampling_args, sample_next
+from ..sampling import check_sampling_args, check_seed, sample_next
 from ..tensor import Tensor
 from ._checks import probability, size
 
@@ -363,10 +363,7 @@ def _generator(seed, rng):
     generator. TypeError for a seed that is not an int (1.5, True) or an rng that
     is not a Generator; ValueError for a negative seed or for both at once."""
     if seed is not None:
-        if not is_int(seed):
-            raise TypeError(f"GPT.generate: seed must be a non-negative int or None, got {seed!r}")
-        if seed < 0:
-            raise ValueError(f"GPT.generate: seed must be a non-negative int or None, got {seed!r}")
+        check_seed(seed, "GPT.generate")
         if rng is not None:
             raise ValueError("GPT.generate: pass seed or rng, not both (the seed would be ignored)")
         return np.random.default_rng(int(seed))
